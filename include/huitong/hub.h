@@ -1,0 +1,176 @@
+/*
+ * hub.h — one open huitong data store: the ledger engine, its durable
+ * store and the signed Merkle journal, wired together with group commit.
+ *
+ * Owner: core. This is what the CLI, the server, the tests and the
+ * benchmarks open. A hub opened for writing is the single writer of its
+ * store: it holds the store's lease (a file lock for SQLite) until closed.
+ *
+ * Flow: ht_hub_create_* apply events to the in-memory engine and return
+ * their results at once; ht_hub_commit makes every change since the last
+ * commit durable in ONE store transaction (events, balances, failed ids,
+ * history, journal nodes and a signed tree head) and fsyncs. Results must
+ * not be acknowledged to anyone before the commit that follows them has
+ * returned HT_OK. If a commit fails the hub is poisoned: close and reopen
+ * (reopen replays the store, which holds exactly the acknowledged state).
+ */
+#ifndef HUITONG_HUB_H
+#define HUITONG_HUB_H
+
+#include "huitong/ledger.h"
+#include "huitong/crypto.h"
+
+struct ht_hub;
+
+struct ht_hub_init_options {
+	enum ht_hash_alg hash;      /* default HT_HASH_SM3 */
+	enum ht_sign_alg sign;      /* default HT_SIGN_SM2 */
+};
+
+/*
+ * Initialise a new data store at `data` (a directory, created if absent;
+ * later also a postgresql:// URL): schema, hub signing key (written to
+ * DATA/hub-key.pem, mode 0600), configuration and an empty signed head.
+ * Errors: HT_ERR_EXISTS (already initialised), HT_ERR_IO, HT_ERR_CRYPTO,
+ * HT_ERR_UNSUPPORTED (postgresql:// in this build).
+ */
+enum ht_err ht_hub_init(const char *data, const struct ht_hub_init_options *opt);
+
+struct ht_hub_open_options {
+	const struct ht_clock *clock; /* NULL: wall clock */
+	bool readonly;                /* no lease, no writes; lookups and
+					 proofs only */
+	bool journal_off;             /* BENCHMARK ONLY: skip hashing and
+					 signing to measure the journal's
+					 cost. The store then fails `journal
+					 verify`; never set it on real data. */
+};
+
+/*
+ * Open an initialised store. Writer mode takes the lease (HT_ERR_LOCKED if
+ * another process holds it), replays committed events into the engine and
+ * checks the replayed balances against the stored ones (HT_ERR_CORRUPT on
+ * any difference). Errors: HT_ERR_NOT_FOUND (not initialised), HT_ERR_IO,
+ * HT_ERR_CORRUPT, HT_ERR_LOCKED, HT_ERR_NOMEM.
+ */
+enum ht_err ht_hub_open(const char *data, const struct ht_hub_open_options *opt,
+			struct ht_hub **out);
+
+/* Close; uncommitted changes are dropped (they were never acknowledged).
+ * Accepts NULL. */
+void ht_hub_close(struct ht_hub *hub);
+
+/* The engine, for lookups. Valid until close. */
+struct ht_ledger *ht_hub_ledger(struct ht_hub *hub);
+
+/* Apply a batch to the engine (see ledger.h); durable only after commit.
+ * Errors: those of the ledger, HT_ERR_POISONED, HT_ERR_INVALID (readonly). */
+enum ht_err ht_hub_create_accounts(struct ht_hub *hub,
+				   const struct ht_account *in, size_t n,
+				   uint16_t *results);
+enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
+				    const struct ht_transfer *in, size_t n,
+				    uint16_t *results);
+
+/* A signed tree head. */
+struct ht_sth {
+	uint64_t seq;                    /* 0 = the empty head made by init */
+	uint64_t tree_size;              /* leaves */
+	uint64_t time_ns;
+	uint8_t root[HT_HASH_BYTES];
+	uint8_t prev_hash[HT_HASH_BYTES]; /* hash of the previous head's
+					     signed bytes + signature; zeros
+					     for seq 0 */
+	uint8_t sig[HT_SIG_BYTES_MAX];
+	size_t sig_len;
+	enum ht_hash_alg hash;
+	enum ht_sign_alg sign;
+};
+
+/*
+ * Make everything since the last commit durable in one transaction and
+ * sign the new head. With nothing to commit it returns HT_OK and leaves
+ * the head as it was. head (may be NULL) gets the head after the commit.
+ * Errors: HT_ERR_IO / HT_ERR_CRYPTO (the hub is then poisoned),
+ * HT_ERR_POISONED.
+ */
+enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head);
+
+/* The latest signed head. */
+enum ht_err ht_hub_head(struct ht_hub *hub, struct ht_sth *out);
+
+/* The canonical bytes a head's signature covers (see docs/internals/
+ * journal.md); out must hold HT_STH_BYTES_MAX. */
+#define HT_STH_BYTES_MAX 128
+size_t ht_sth_signed_bytes(const struct ht_sth *h, uint8_t *out);
+
+/* Lookups. Not found ids are skipped; *n_out gets how many were written
+ * (out has room for n). */
+enum ht_err ht_hub_lookup_accounts(struct ht_hub *hub, const ht_u128 *ids,
+				   size_t n, struct ht_account *out,
+				   size_t *n_out);
+enum ht_err ht_hub_lookup_transfers(struct ht_hub *hub, const ht_u128 *ids,
+				    size_t n, struct ht_transfer *out,
+				    size_t *n_out);
+
+/* Query over one account's transfers or balance history. */
+enum ht_filter_flag {
+	HT_FILTER_DEBITS = 1u << 0,   /* transfers where it is debited */
+	HT_FILTER_CREDITS = 1u << 1,  /* transfers where it is credited */
+	HT_FILTER_REVERSED = 1u << 2, /* newest first */
+};
+struct ht_account_filter {
+	ht_u128 account_id;
+	uint64_t timestamp_min;     /* inclusive; 0 = no bound */
+	uint64_t timestamp_max;     /* inclusive; 0 = no bound */
+	uint32_t limit;             /* 1..HT_QUERY_LIMIT_MAX */
+	uint32_t flags;             /* ht_filter_flag; neither DEBITS nor
+				       CREDITS means both */
+};
+
+/* Transfers of an account (out has room for filter->limit). */
+enum ht_err ht_hub_account_transfers(struct ht_hub *hub,
+				     const struct ht_account_filter *f,
+				     struct ht_transfer *out, size_t *n_out);
+/* Balance history of a `history` account (out has room for limit). */
+enum ht_err ht_hub_account_balances(struct ht_hub *hub,
+				    const struct ht_account_filter *f,
+				    struct ht_balance *out, size_t *n_out);
+
+/* Leaf index (0-based) of the event with this transfer id, and its data.
+ * HT_ERR_NOT_FOUND when no committed transfer has the id. */
+enum ht_err ht_hub_transfer_leaf(struct ht_hub *hub, ht_u128 id,
+				 uint64_t *leaf_index);
+
+/* Raw leaf data of leaf `index` (out must hold HT_LEAF_BYTES_MAX). */
+enum ht_err ht_hub_leaf(struct ht_hub *hub, uint64_t index, uint8_t *out,
+			size_t *len);
+
+/* Proofs against the tree of the first `size` leaves (size <= head). */
+enum ht_err ht_hub_prove_inclusion(struct ht_hub *hub, uint64_t index,
+				   uint64_t size,
+				   uint8_t proof[][HT_HASH_BYTES],
+				   size_t *count);
+enum ht_err ht_hub_prove_consistency(struct ht_hub *hub, uint64_t old_size,
+				     uint64_t new_size,
+				     uint8_t proof[][HT_HASH_BYTES],
+				     size_t *count);
+/* Head with sequence number seq. */
+enum ht_err ht_hub_head_at(struct ht_hub *hub, uint64_t seq,
+			   struct ht_sth *out);
+
+/*
+ * Recheck the whole store: every leaf rehashed from its event, every
+ * stored node, every head's root, signature and link to its predecessor,
+ * the replayed balances against the stored ones. Returns HT_OK when
+ * intact, HT_ERR_CORRUPT when not, with a one-line description of the
+ * first bad entry in problem ("event 1234: leaf hash differs from stored
+ * node", "head 17: bad signature", ...). progress (may be NULL) is called
+ * now and then with leaves checked and total.
+ */
+enum ht_err ht_hub_verify(const char *data, char *problem, size_t problem_size,
+			  void (*progress)(void *ctx, uint64_t done,
+					   uint64_t total),
+			  void *ctx);
+
+#endif

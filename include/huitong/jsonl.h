@@ -1,0 +1,109 @@
+/*
+ * jsonl.h — the ledger JSONL contract (DESIGN.md "Ledger JSONL"): parse one
+ * request line into typed events, write result lines. Used by `huitong
+ * ledger apply` now and by the HTTPS API later, so both answer alike.
+ *
+ * Owner: api. Everything here handles outside input: every length, count
+ * and depth is bounded by limits.h, and malformed input yields a clear
+ * message, never a crash. Parsing uses jansson.
+ */
+#ifndef HUITONG_JSONL_H
+#define HUITONG_JSONL_H
+
+#include <stdio.h>
+#include "huitong/hub.h"
+
+/* A growable output buffer. Zero-initialise; ht_buf_free releases. */
+struct ht_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+enum ht_err ht_buf_append(struct ht_buf *b, const char *s, size_t n);
+enum ht_err ht_buf_printf(struct ht_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void ht_buf_free(struct ht_buf *b);
+
+enum ht_op {
+	HT_OP_CREATE_ACCOUNTS = 1,
+	HT_OP_CREATE_TRANSFERS,
+	HT_OP_LOOKUP_ACCOUNTS,
+	HT_OP_LOOKUP_TRANSFERS,
+	HT_OP_GET_ACCOUNT_TRANSFERS, /* {"op":"get_account_transfers","account_id":"1",
+					 "timestamp_min":"0","timestamp_max":"0","limit":100,
+					 "debits":true,"credits":true,"reversed":false} */
+	HT_OP_GET_ACCOUNT_BALANCES,  /* same fields, for `history` accounts */
+};
+/* "create_accounts", ... ; NULL for unknown. */
+const char *ht_op_name(enum ht_op op);
+
+/* A parsed request. Arrays are malloc'd; ht_request_free releases them. */
+struct ht_request {
+	enum ht_op op;
+	size_t count;                   /* events or ids */
+	struct ht_account *accounts;    /* HT_OP_CREATE_ACCOUNTS */
+	struct ht_transfer *transfers;  /* HT_OP_CREATE_TRANSFERS */
+	ht_u128 *ids;                   /* HT_OP_LOOKUP_* */
+	struct ht_account_filter filter; /* HT_OP_GET_ACCOUNT_* */
+};
+void ht_request_free(struct ht_request *r);
+
+/*
+ * Parse one request line (without its newline). On HT_ERR_INVALID or
+ * HT_ERR_LIMIT, err gets a one-line human message naming the problem and
+ * where ("transfers[3].amount: not a decimal u64"), and *r is left empty.
+ * Rules: ids are decimal strings of u128, 0 and 2^128-1 rejected as ids by
+ * the ENGINE (they parse here, so the engine answers id_must_not_be_zero);
+ * amounts decimal strings or non-negative JSON integers <= 2^64-1;
+ * ledger/code/timeout_s JSON integers in range; flags an array of known
+ * names; user_data a string of at most HT_USER_DATA_BYTES_MAX bytes;
+ * unknown fields are errors (a typo must not silently drop a field);
+ * at most HT_BATCH_EVENTS_MAX events / HT_LOOKUP_IDS_MAX ids;
+ * JSON depth at most HT_JSON_DEPTH_MAX.
+ */
+enum ht_err ht_jsonl_parse(const char *line, size_t len, struct ht_request *r,
+			   char *err, size_t err_size);
+
+/* {"op":"create_transfers","results":[{"index":0,"id":"7","result":"ok"},…]}
+ * ids[i] is the id of event i. Every event gets an entry. */
+enum ht_err ht_jsonl_write_results(struct ht_buf *b, enum ht_op op,
+				   const ht_u128 *ids, const uint16_t *results,
+				   size_t n);
+/* {"op":"lookup_accounts","accounts":[{…}]} with every field: id, ledger,
+ * code, flags (array of names), user_data, debits_pending, debits_posted,
+ * credits_pending, credits_posted, timestamp (u64 values as decimal
+ * strings). */
+enum ht_err ht_jsonl_write_accounts(struct ht_buf *b, enum ht_op op,
+				    const struct ht_account *a, size_t n);
+/* {"op":"lookup_transfers","transfers":[{…}]}: id, debit_account_id,
+ * credit_account_id, amount, pending_id, ledger, code, flags, timeout_s,
+ * user_data, timestamp. */
+enum ht_err ht_jsonl_write_transfers(struct ht_buf *b, enum ht_op op,
+				     const struct ht_transfer *t, size_t n);
+/* {"op":"get_account_balances","balances":[{account_id, timestamp,
+ * debits_pending, …}]} */
+enum ht_err ht_jsonl_write_balances(struct ht_buf *b, enum ht_op op,
+				    const struct ht_balance *x, size_t n);
+/* {"error":"<msg>","line":N} (msg JSON-escaped). */
+enum ht_err ht_jsonl_write_error(struct ht_buf *b, const char *msg,
+				 uint64_t line);
+
+/*
+ * Bounded line reader over a FILE*. Lines longer than max_bytes are not
+ * buffered: the reader skips to the next newline and reports
+ * HT_ERR_LIMIT for that line. Memory stays O(max_bytes).
+ */
+struct ht_line_reader;
+enum ht_err ht_line_reader_create(FILE *in, size_t max_bytes,
+				  struct ht_line_reader **out);
+void ht_line_reader_destroy(struct ht_line_reader *r);
+/*
+ * Next line: HT_OK with *line/*len (valid until the next call, newline
+ * and a trailing '\r' stripped, NUL-terminated), HT_ERR_LIMIT for a line
+ * too long (skipped), HT_ERR_NOT_FOUND at end of input, HT_ERR_IO.
+ * *line_no gets the 1-based number of the line either way.
+ */
+enum ht_err ht_line_reader_next(struct ht_line_reader *r, const char **line,
+				size_t *len, uint64_t *line_no);
+
+#endif

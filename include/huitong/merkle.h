@@ -1,0 +1,118 @@
+/*
+ * merkle.h — RFC 9162 (RFC 6962) Merkle tree hashing and proofs.
+ *
+ *   leaf hash  = H(0x00 || data)
+ *   node hash  = H(0x01 || left || right)
+ *   empty tree = H("")
+ *
+ * Owner: journal. Pure functions over hashes; no storage. Node hashes are
+ * read through a callback so proofs cost O(log n) stored-node reads.
+ *
+ * Node addressing used across huitong: a *complete* subtree at level k
+ * (k = 0 for leaves) with index j covers leaves [j*2^k, (j+1)*2^k). It is
+ * completed when leaf L = (j+1)*2^k - 1 is appended. Nodes are numbered in
+ * completion order: leaf L completes levels 0..ctz(L+1) and the global
+ * number of node (k, j) is  ht_merkle_node_seq(k, j) = 2L - popcount(L) + k.
+ * After n leaves exactly 2n - popcount(n) nodes exist. The journal stores
+ * node hashes in that order, so a commit's new nodes form one contiguous
+ * run.
+ */
+#ifndef HUITONG_MERKLE_H
+#define HUITONG_MERKLE_H
+
+#include "huitong/crypto.h"
+
+/* Global completion-order number of complete node (level, index). */
+uint64_t ht_merkle_node_seq(unsigned level, uint64_t index);
+/* Number of complete nodes that exist once n leaves are appended. */
+uint64_t ht_merkle_node_count(uint64_t n);
+
+/* leaf/node hash per RFC 9162. */
+enum ht_err ht_merkle_leaf_hash(struct ht_hasher *h, const void *data,
+				size_t len, uint8_t out[HT_HASH_BYTES]);
+enum ht_err ht_merkle_node_hash(struct ht_hasher *h,
+				const uint8_t left[HT_HASH_BYTES],
+				const uint8_t right[HT_HASH_BYTES],
+				uint8_t out[HT_HASH_BYTES]);
+
+/*
+ * Callback giving the hash of complete node (level, index). Must return
+ * HT_OK and fill out, or an error that is passed back to the caller.
+ */
+typedef enum ht_err (*ht_merkle_node_fn)(void *ctx, unsigned level,
+					 uint64_t index,
+					 uint8_t out[HT_HASH_BYTES]);
+
+/* Root of the first n leaves (n may be 0: the empty-tree hash). */
+enum ht_err ht_merkle_root(struct ht_hasher *h, uint64_t n,
+			   ht_merkle_node_fn node, void *ctx,
+			   uint8_t out[HT_HASH_BYTES]);
+
+/*
+ * Inclusion proof (RFC 9162 §2.1.3) for leaf `index` in the tree of the
+ * first `size` leaves. proof must hold HT_PROOF_HASHES_MAX hashes; *count
+ * gets the number written. HT_ERR_INVALID when index >= size.
+ */
+enum ht_err ht_merkle_inclusion_proof(struct ht_hasher *h, uint64_t index,
+				      uint64_t size, ht_merkle_node_fn node,
+				      void *ctx,
+				      uint8_t proof[][HT_HASH_BYTES],
+				      size_t *count);
+
+/* Consistency proof (RFC 9162 §2.1.4) between sizes old_size <= new_size.
+ * Empty when old_size == 0 or old_size == new_size. */
+enum ht_err ht_merkle_consistency_proof(struct ht_hasher *h, uint64_t old_size,
+					uint64_t new_size,
+					ht_merkle_node_fn node, void *ctx,
+					uint8_t proof[][HT_HASH_BYTES],
+					size_t *count);
+
+/* Verify an inclusion proof (RFC 9162 §2.1.3.2). HT_OK or HT_ERR_VERIFY. */
+enum ht_err ht_merkle_verify_inclusion(struct ht_hasher *h, uint64_t index,
+				       uint64_t size,
+				       const uint8_t leaf_hash[HT_HASH_BYTES],
+				       const uint8_t proof[][HT_HASH_BYTES],
+				       size_t count,
+				       const uint8_t root[HT_HASH_BYTES]);
+
+/* Verify a consistency proof (RFC 9162 §2.1.4.2). HT_OK or HT_ERR_VERIFY. */
+enum ht_err ht_merkle_verify_consistency(struct ht_hasher *h, uint64_t old_size,
+					 uint64_t new_size,
+					 const uint8_t old_root[HT_HASH_BYTES],
+					 const uint8_t new_root[HT_HASH_BYTES],
+					 const uint8_t proof[][HT_HASH_BYTES],
+					 size_t count);
+
+/*
+ * Incremental builder: append leaf hashes one by one; it emits every node
+ * each append completes (in completion order, i.e. ht_merkle_node_seq
+ * order) and keeps the right frontier (at most 64 hashes) so the root of
+ * the current size is O(log n) away. Used by the journal on the commit
+ * path and by `journal verify`.
+ */
+struct ht_merkle_frontier {
+	uint64_t size;                          /* leaves appended */
+	uint8_t hash[64][HT_HASH_BYTES];        /* hash[k]: pending complete
+						   subtree of level k, valid
+						   when bit k of size is set */
+};
+
+void ht_merkle_frontier_init(struct ht_merkle_frontier *f, uint64_t size);
+
+/*
+ * Append one leaf hash. Writes the nodes completed by this leaf (the leaf
+ * hash itself first, then each completed parent) to out_nodes, which must
+ * hold 65 hashes, and their number to *n_out (1 + ctz(size+1)).
+ */
+enum ht_err ht_merkle_frontier_append(struct ht_merkle_frontier *f,
+				      struct ht_hasher *h,
+				      const uint8_t leaf_hash[HT_HASH_BYTES],
+				      uint8_t out_nodes[][HT_HASH_BYTES],
+				      unsigned *n_out);
+
+/* Root of the frontier's current size (the empty hash when size is 0). */
+enum ht_err ht_merkle_frontier_root(const struct ht_merkle_frontier *f,
+				    struct ht_hasher *h,
+				    uint8_t out[HT_HASH_BYTES]);
+
+#endif
