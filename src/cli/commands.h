@@ -1,0 +1,22 @@
+/*
+ * commands.h — the subcommands of the `huitong` binary.
+ *
+ * Owner: cli. Each command is `int ht_cmd_<name>(int argc, char **argv)`
+ * with argv[0] the subcommand's own name ("audit"), returning the process
+ * exit code (0 ok, 1 a negative answer such as a failed verification, 2 a
+ * usage error or failure). Every command prints its usage on --help and
+ * its errors on stderr. Shared option helpers live in cli_util.h.
+ */
+#ifndef HUITONG_CLI_COMMANDS_H
+#define HUITONG_CLI_COMMANDS_H
+
+int ht_cmd_init(int argc, char **argv);       /* cmd_init.c */
+int ht_cmd_ledger(int argc, char **argv);     /* cmd_ledger.c: ledger apply */
+int ht_cmd_account(int argc, char **argv);    /* cmd_ledger.c */
+int ht_cmd_transfer(int argc, char **argv);   /* cmd_ledger.c */
+int ht_cmd_history(int argc, char **argv);    /* cmd_ledger.c */
+int ht_cmd_journal(int argc, char **argv);    /* cmd_journal.c */
+int ht_cmd_audit(int argc, char **argv);      /* cmd_audit.c */
+int ht_cmd_bench(int argc, char **argv);      /* cmd_bench.c */
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * main.c — the `huitong` binary: one program for the server and every
+ * tool. Dispatches to the subcommands declared in commands.h.
+ *
+ * Owner: cli. Commands are declared weak here so the binary links while a
+ * command's file is being written; a missing one says so plainly.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "huitong/common.h"
+
+#pragma weak ht_cmd_init
+#pragma weak ht_cmd_ledger
+#pragma weak ht_cmd_account
+#pragma weak ht_cmd_transfer
+#pragma weak ht_cmd_history
+#pragma weak ht_cmd_journal
+#pragma weak ht_cmd_audit
+#pragma weak ht_cmd_bench
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"init", ht_cmd_init, "create a data store, its hub key and journal"},
+	{"ledger", ht_cmd_ledger, "apply ledger JSONL requests (ledger apply)"},
+	{"account", ht_cmd_account, "create or show an account"},
+	{"transfer", ht_cmd_transfer, "create or show a transfer"},
+	{"history", ht_cmd_history, "an account's transfers or balance history"},
+	{"journal", ht_cmd_journal, "signed journal: head, prove, verify"},
+	{"audit", ht_cmd_audit, "recompute Merkle roots and proofs from leaf data"},
+	{"bench", ht_cmd_bench, "benchmarks (bench ledger)"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"huitong %s — open payment interoperability hub\n\n"
+		"usage: huitong <command> [options]   (huitong <command> --help)\n\n"
+		"commands:\n",
+		HT_VERSION);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(out, "  %-10s %s%s\n", commands[i].name,
+			commands[i].summary,
+			commands[i].fn ? "" : " (not built yet)");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("huitong %s\n", HT_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		if (!commands[i].fn) {
+			fprintf(stderr, "huitong: '%s' is not built yet\n",
+				argv[1]);
+			return 2;
+		}
+		return commands[i].fn(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "huitong: unknown command '%s' (see huitong --help)\n",
+		argv[1]);
+	return 2;
+}
