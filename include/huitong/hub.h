@@ -155,6 +155,11 @@ enum ht_err ht_hub_prove_consistency(struct ht_hub *hub, uint64_t old_size,
 				     uint64_t new_size,
 				     uint8_t proof[][HT_HASH_BYTES],
 				     size_t *count);
+/* Merkle root of the first `size` leaves (size <= head), computed from
+ * O(log n) stored nodes. */
+enum ht_err ht_hub_root_at(struct ht_hub *hub, uint64_t size,
+			   uint8_t out[HT_HASH_BYTES]);
+
 /* Head with sequence number seq. */
 enum ht_err ht_hub_head_at(struct ht_hub *hub, uint64_t seq,
 			   struct ht_sth *out);

@@ -14,6 +14,8 @@
 #include "huitong/hub.h"
 
 /* A growable output buffer. Zero-initialise; ht_buf_free releases. */
+/* (Added by the api owner:) appends keep data NUL-terminated after len
+ * bytes; set len to 0 to reuse the buffer. Errors: HT_ERR_NOMEM. */
 struct ht_buf {
 	char *data;
 	size_t len;
@@ -63,6 +65,16 @@ void ht_request_free(struct ht_request *r);
  */
 enum ht_err ht_jsonl_parse(const char *line, size_t len, struct ht_request *r,
 			   char *err, size_t err_size);
+/*
+ * (Added by the api owner; docs/internals/jsonl.md has the details.)
+ * HT_ERR_LIMIT: a line over HT_JSONL_LINE_BYTES_MAX, nesting over
+ * HT_JSON_DEPTH_MAX, too many JSON values for any legal request, too many
+ * events or ids, user_data too long, a query limit over
+ * HT_QUERY_LIMIT_MAX. HT_ERR_NOMEM. HT_ERR_INVALID for everything else.
+ * err may be NULL (err_size 0); a message is cut to fit err_size. On
+ * HT_OK err is "". Lookup-only fields (balances, timestamp) are accepted
+ * on create events and ignored, so lookup output can be sent back.
+ */
 
 /* {"op":"create_transfers","results":[{"index":0,"id":"7","result":"ok"},…]}
  * ids[i] is the id of event i. Every event gets an entry. */
@@ -87,6 +99,14 @@ enum ht_err ht_jsonl_write_balances(struct ht_buf *b, enum ht_op op,
 /* {"error":"<msg>","line":N} (msg JSON-escaped). */
 enum ht_err ht_jsonl_write_error(struct ht_buf *b, const char *msg,
 				 uint64_t line);
+/*
+ * (Added by the api owner:) every writer APPENDS one line, without a
+ * newline, to b; on error b is left as it was. Errors: HT_ERR_NOMEM;
+ * HT_ERR_INVALID for an op without a name, a result code without a name,
+ * flag bits without a name, user_data_len > HT_USER_DATA_BYTES_MAX, a
+ * NULL array with n > 0 or a NULL msg. Strings are escaped as JSON; a
+ * byte that is not part of valid UTF-8 is written as \u00XX.
+ */
 
 /*
  * Bounded line reader over a FILE*. Lines longer than max_bytes are not
@@ -97,12 +117,18 @@ struct ht_line_reader;
 enum ht_err ht_line_reader_create(FILE *in, size_t max_bytes,
 				  struct ht_line_reader **out);
 void ht_line_reader_destroy(struct ht_line_reader *r);
+/* (Added by the api owner:) in is borrowed (never closed) and read with
+ * getc_unlocked: one thread per reader. create errors: HT_ERR_INVALID,
+ * HT_ERR_NOMEM. destroy accepts NULL. */
 /*
- * Next line: HT_OK with *line/*len (valid until the next call, newline
+ * Next line: HT_OK with *line and *len (valid until the next call, newline
  * and a trailing '\r' stripped, NUL-terminated), HT_ERR_LIMIT for a line
  * too long (skipped), HT_ERR_NOT_FOUND at end of input, HT_ERR_IO.
  * *line_no gets the 1-based number of the line either way.
  */
+/* (Added by the api owner:) at HT_ERR_NOT_FOUND *line_no is the number of
+ * lines read; after HT_ERR_NOT_FOUND or HT_ERR_IO every call returns the
+ * same. A line of exactly max_bytes followed by "\r\n" is accepted. */
 enum ht_err ht_line_reader_next(struct ht_line_reader *r, const char **line,
 				size_t *len, uint64_t *line_no);
 

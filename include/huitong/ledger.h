@@ -429,6 +429,12 @@ size_t ht_ledger_account_count(const struct ht_ledger *l);
 size_t ht_ledger_transfer_count(const struct ht_ledger *l);
 uint64_t ht_ledger_last_timestamp(const struct ht_ledger *l);
 
+/* Creation-order index (0-based) of an account pointer obtained from this
+ * engine (ht_ledger_account_get or changes.dirty_accounts). The store keys
+ * its balance rows by it. */
+size_t ht_ledger_account_index(const struct ht_ledger *l,
+			       const struct ht_account *a);
+
 /* Iterate over all accounts in creation order; fn returns non-zero to
  * stop. */
 void ht_ledger_accounts_each(const struct ht_ledger *l,

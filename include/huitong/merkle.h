@@ -22,7 +22,8 @@
 
 #include "huitong/crypto.h"
 
-/* Global completion-order number of complete node (level, index). */
+/* Global completion-order number of complete node (level, index).
+ * Trees stay below 2^63 leaves, so every number fits a u64 (asserted). */
 uint64_t ht_merkle_node_seq(unsigned level, uint64_t index);
 /* Number of complete nodes that exist once n leaves are appended. */
 uint64_t ht_merkle_node_count(uint64_t n);
@@ -67,6 +68,15 @@ enum ht_err ht_merkle_consistency_proof(struct ht_hasher *h, uint64_t old_size,
 					uint8_t proof[][HT_HASH_BYTES],
 					size_t *count);
 
+/* Number of hashes in the inclusion proof for (index, size): what
+ * ht_merkle_inclusion_proof writes; 0 when index >= size. (Added by the
+ * crypto/merkle engineer so verifiers can say why a proof fails.) */
+size_t ht_merkle_inclusion_proof_count(uint64_t index, uint64_t size);
+/* Number of hashes in the consistency proof between the two sizes; 0 when
+ * old_size is 0 or not below new_size. (Added likewise.) */
+size_t ht_merkle_consistency_proof_count(uint64_t old_size,
+					 uint64_t new_size);
+
 /* Verify an inclusion proof (RFC 9162 §2.1.3.2). HT_OK or HT_ERR_VERIFY. */
 enum ht_err ht_merkle_verify_inclusion(struct ht_hasher *h, uint64_t index,
 				       uint64_t size,
@@ -75,7 +85,9 @@ enum ht_err ht_merkle_verify_inclusion(struct ht_hasher *h, uint64_t index,
 				       size_t count,
 				       const uint8_t root[HT_HASH_BYTES]);
 
-/* Verify a consistency proof (RFC 9162 §2.1.4.2). HT_OK or HT_ERR_VERIFY. */
+/* Verify a consistency proof (RFC 9162 §2.1.4.2). HT_OK or HT_ERR_VERIFY.
+ * old_size == new_size takes an empty proof and equal roots; old_size 0
+ * an empty proof and old_root = H(""). */
 enum ht_err ht_merkle_verify_consistency(struct ht_hasher *h, uint64_t old_size,
 					 uint64_t new_size,
 					 const uint8_t old_root[HT_HASH_BYTES],
@@ -97,12 +109,23 @@ struct ht_merkle_frontier {
 						   when bit k of size is set */
 };
 
+/* Set f->size and zero every hash: the caller then fills hash[k], for
+ * each bit k set in size, with node (k, (size >> k) - 1), or uses
+ * ht_merkle_frontier_load below. size 0 needs nothing more. */
 void ht_merkle_frontier_init(struct ht_merkle_frontier *f, uint64_t size);
+
+/* init + fill the frontier of `size` leaves from stored nodes: one call
+ * of node per bit set in size. Errors: those of node. (Added by the
+ * crypto/merkle engineer.) */
+enum ht_err ht_merkle_frontier_load(struct ht_merkle_frontier *f,
+				    uint64_t size, ht_merkle_node_fn node,
+				    void *ctx);
 
 /*
  * Append one leaf hash. Writes the nodes completed by this leaf (the leaf
  * hash itself first, then each completed parent) to out_nodes, which must
  * hold 65 hashes, and their number to *n_out (1 + ctz(size+1)).
+ * Errors: HT_ERR_LIMIT at 2^63 leaves, HT_ERR_CRYPTO.
  */
 enum ht_err ht_merkle_frontier_append(struct ht_merkle_frontier *f,
 				      struct ht_hasher *h,

@@ -1,0 +1,90 @@
+/*
+ * cli_util.c — helpers shared by the subcommands.
+ *
+ * Owner: cli.
+ */
+#include "cli_util.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+int ht_cli_fail(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "huitong %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+enum ht_err ht_cli_open(const char *cmd, const char *data, bool readonly,
+			struct ht_hub **out)
+{
+	if (!data) {
+		ht_cli_fail(cmd, "--data DIR is required");
+		return HT_ERR_INVALID;
+	}
+	struct ht_hub_open_options opt = {.readonly = readonly};
+	enum ht_err err = ht_hub_open(data, &opt, out);
+	switch (err) {
+	case HT_OK:
+		break;
+	case HT_ERR_NOT_FOUND:
+		ht_cli_fail(cmd, "%s is not a huitong store (run huitong init"
+				 " --data %s first)", data, data);
+		break;
+	case HT_ERR_LOCKED:
+		ht_cli_fail(cmd, "%s is open for writing by another process"
+				 " (one writer per store)", data);
+		break;
+	default:
+		ht_cli_fail(cmd, "cannot open %s: %s", data, ht_strerror(err));
+	}
+	return err;
+}
+
+bool ht_cli_u128(const char *cmd, const char *opt, const char *s, ht_u128 *out)
+{
+	if (s && ht_u128_parse(s, strlen(s), out) == HT_OK)
+		return true;
+	ht_cli_fail(cmd, "%s: expected a decimal integer below 2^128, got '%s'",
+		    opt, s ? s : "");
+	return false;
+}
+
+bool ht_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
+{
+	if (s && ht_u64_parse(s, strlen(s), out) == HT_OK)
+		return true;
+	ht_cli_fail(cmd, "%s: expected a decimal integer below 2^64, got '%s'",
+		    opt, s ? s : "");
+	return false;
+}
+
+bool ht_cli_flags(const char *cmd, const char *s,
+		  enum ht_err (*parse)(const char *, size_t, uint16_t *),
+		  uint16_t *out)
+{
+	*out = 0;
+	while (s && *s) {
+		size_t n = strcspn(s, ",");
+		uint16_t bit;
+		if (parse(s, n, &bit) != HT_OK) {
+			ht_cli_fail(cmd, "unknown flag '%.*s'", (int)n, s);
+			return false;
+		}
+		*out |= bit;
+		s += n + (s[n] == ',');
+	}
+	return true;
+}
+
+bool ht_cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}

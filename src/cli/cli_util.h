@@ -1,0 +1,35 @@
+/*
+ * cli_util.h — small helpers shared by the subcommands: opening a store
+ * with a clear message, parsing numeric options, printing errors.
+ *
+ * Owner: cli.
+ */
+#ifndef HUITONG_CLI_UTIL_H
+#define HUITONG_CLI_UTIL_H
+
+#include <stdio.h>
+
+#include "huitong/hub.h"
+
+/* Print "huitong <cmd>: <msg>" to stderr; returns 2 (the failure exit code). */
+int ht_cli_fail(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Open the store at data with a message on failure naming the cause. */
+enum ht_err ht_cli_open(const char *cmd, const char *data, bool readonly,
+			struct ht_hub **out);
+
+/* Parse numeric option values; print a message naming opt on failure. */
+bool ht_cli_u128(const char *cmd, const char *opt, const char *s, ht_u128 *out);
+bool ht_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+
+/* Parse a comma-separated flag list with parse (ht_account_flag_parse or
+ * ht_transfer_flag_parse) into a bit set. */
+bool ht_cli_flags(const char *cmd, const char *s,
+		  enum ht_err (*parse)(const char *, size_t, uint16_t *),
+		  uint16_t *out);
+
+/* True when argv has --help or -h anywhere. */
+bool ht_cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,791 @@
+/*
+ * hub.c — one open data store: engine + store + journal, and group commit.
+ *
+ * Owner: core. The hub owns the order of durability: the engine decides,
+ * the hub encodes each committed event as a journal leaf, extends the
+ * Merkle tree, signs the new head and hands everything to the store in one
+ * transaction. Only when that returns is anything acknowledged. It must
+ * never let memory run ahead of the store silently: a failed commit
+ * poisons the hub, and reopening replays the store.
+ */
+#include "huitong/hub.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "huitong/journal.h"
+#include "huitong/merkle.h"
+#include "huitong/store.h"
+
+#define KEY_FILE "hub-key.pem"
+/* Commits with at least this many events hash their leaves on a second
+ * thread while the store writes the rows; smaller ones hash inline (a
+ * thread start costs more than hashing a few leaves). */
+#define HT_HASH_THREAD_EVENTS_MIN 256
+
+struct ht_hub {
+	struct ht_store *store;
+	struct ht_ledger *ledger;          /* NULL when readonly */
+	struct ht_store_config cfg;
+	struct ht_key *key;                /* private (writer) or public */
+	struct ht_hasher *hasher;
+	struct ht_hasher *thread_hasher;   /* the hashing thread's own */
+	struct ht_clock clock;
+	struct ht_merkle_frontier frontier; /* as of the last commit */
+	struct ht_sth head;                /* the last committed head */
+	uint64_t accounts_committed;       /* stored account rows */
+	bool readonly, journal_off, poisoned;
+	/* commit scratch, reused */
+	uint8_t *event_data;
+	size_t event_data_cap;
+	uint32_t *event_off;
+	size_t event_off_cap;
+	uint8_t *nodes;
+	size_t nodes_cap;
+	struct ht_store_account_row *rows;
+	size_t rows_cap;
+};
+
+/* Grow *buf to hold at least n elements of size sz. */
+static enum ht_err reserve(void **buf, size_t *cap, size_t n, size_t sz)
+{
+	if (n <= *cap)
+		return HT_OK;
+	size_t c = *cap ? *cap : 1024;
+	while (c < n)
+		c *= 2;
+	void *p = realloc(*buf, c * sz);
+	if (!p)
+		return HT_ERR_NOMEM;
+	*buf = p;
+	*cap = c;
+	return HT_OK;
+}
+
+/* ---- init --------------------------------------------------------------- */
+
+static enum ht_err write_key_file(const char *path, const char *pem, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? HT_ERR_EXISTS : HT_ERR_IO;
+	bool ok = write(fd, pem, len) == (ssize_t)len && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	return ok ? HT_OK : HT_ERR_IO;
+}
+
+static enum ht_err first_head(struct ht_store *store, struct ht_key *key,
+			      enum ht_hash_alg hash, enum ht_sign_alg sign)
+{
+	struct ht_sth h = {.seq = 0, .tree_size = 0, .hash = hash, .sign = sign};
+	h.time_ns = ht_now_wall_ns();
+	enum ht_err err = ht_hash(hash, "", 0, h.root);
+	if (!err)
+		err = ht_sth_sign(key, &h);
+	if (err)
+		return err;
+	struct ht_store_commit c = {.head = &h};
+	return ht_store_commit(store, &c);
+}
+
+enum ht_err ht_hub_init(const char *data, const struct ht_hub_init_options *opt)
+{
+	struct ht_store_config cfg = {0};
+	cfg.hash = opt && opt->hash ? opt->hash : HT_HASH_SM3;
+	cfg.sign = opt && opt->sign ? opt->sign : HT_SIGN_SM2;
+	snprintf(cfg.sm2_id, sizeof cfg.sm2_id, "%s", HT_SM2_DEFAULT_ID);
+	struct ht_key *key = NULL;
+	char *priv = NULL, *pub = NULL;
+	size_t priv_len, pub_len;
+	enum ht_err err = ht_key_generate(cfg.sign, cfg.sm2_id, &key);
+	if (!err)
+		err = ht_key_private_pem(key, &priv, &priv_len);
+	if (!err)
+		err = ht_key_public_pem(key, &pub, &pub_len);
+	if (!err && pub_len >= sizeof cfg.public_key_pem)
+		err = HT_ERR_LIMIT;
+	if (!err) {
+		memcpy(cfg.public_key_pem, pub, pub_len + 1);
+		err = ht_store_create(data, &cfg);
+	}
+	char path[4200];
+	if (!err) {
+		snprintf(path, sizeof path, "%s/%s", data, KEY_FILE);
+		err = write_key_file(path, priv, priv_len);
+	}
+	struct ht_store *store = NULL;
+	if (!err)
+		err = ht_store_open(data, false, &store);
+	if (!err)
+		err = first_head(store, key, cfg.hash, cfg.sign);
+	ht_store_close(store);
+	if (priv)
+		memset(priv, 0, priv_len);
+	free(priv);
+	free(pub);
+	ht_key_destroy(key);
+	return err;
+}
+
+/* ---- open --------------------------------------------------------------- */
+
+static enum ht_err load_key(struct ht_hub *hub)
+{
+	if (hub->readonly)
+		return ht_key_from_pem(hub->cfg.public_key_pem,
+				       strlen(hub->cfg.public_key_pem),
+				       hub->cfg.sm2_id, &hub->key);
+	char path[4200];
+	enum ht_err err = ht_store_path(hub->store, KEY_FILE, path, sizeof path);
+	if (err)
+		return err;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "huitong: cannot read hub key %s\n", path);
+		return HT_ERR_NOT_FOUND;
+	}
+	char pem[8192];
+	size_t n = fread(pem, 1, sizeof pem - 1, f);
+	fclose(f);
+	pem[n] = '\0';
+	err = ht_key_from_pem(pem, n, hub->cfg.sm2_id, &hub->key);
+	memset(pem, 0, sizeof pem);
+	return err;
+}
+
+struct replay_ctx {
+	struct ht_ledger *ledger;
+	uint64_t next_leaf;
+	enum ht_err err;
+};
+
+static int replay_event(void *p, uint64_t leaf, const uint8_t *data,
+			size_t len)
+{
+	struct replay_ctx *c = p;
+	struct ht_event e;
+	if (leaf != c->next_leaf) {
+		fprintf(stderr, "huitong: store: event %llu missing\n",
+			(unsigned long long)c->next_leaf);
+		c->err = HT_ERR_CORRUPT;
+		return 1;
+	}
+	c->next_leaf++;
+	c->err = ht_event_decode(data, len, &e);
+	if (!c->err)
+		c->err = ht_ledger_replay(c->ledger, &e);
+	if (c->err)
+		fprintf(stderr, "huitong: store: event %llu cannot replay: %s\n",
+			(unsigned long long)leaf, ht_strerror(c->err));
+	return c->err != HT_OK;
+}
+
+static int replay_failed(void *p, const struct ht_failed *f)
+{
+	struct replay_ctx *c = p;
+	c->err = ht_ledger_replay_failed(c->ledger, f);
+	return c->err != HT_OK;
+}
+
+struct compare_ctx {
+	struct ht_hub *hub;
+	enum ht_err err;
+};
+
+static int compare_account(void *p, uint64_t slot, const struct ht_account *s)
+{
+	struct compare_ctx *c = p;
+	const struct ht_account *m = ht_ledger_account_get(c->hub->ledger, s->id);
+	c->hub->accounts_committed++;
+	if (!m || ht_ledger_account_index(c->hub->ledger, m) != slot ||
+	    m->debits_pending != s->debits_pending ||
+	    m->debits_posted != s->debits_posted ||
+	    m->credits_pending != s->credits_pending ||
+	    m->credits_posted != s->credits_posted || m->flags != s->flags ||
+	    m->ledger != s->ledger || m->code != s->code) {
+		char id[HT_U128_DEC_SIZE];
+		fprintf(stderr,
+			"huitong: store: account %s (slot %llu): stored balances"
+			" differ from the replayed events\n",
+			ht_u128_format(s->id, id), (unsigned long long)slot);
+		c->err = HT_ERR_CORRUPT;
+		return 1;
+	}
+	return 0;
+}
+
+/* Rebuild the right frontier of the tree from O(log n) stored nodes. */
+static enum ht_err load_frontier(struct ht_hub *hub, uint64_t size)
+{
+	ht_merkle_frontier_init(&hub->frontier, size);
+	for (unsigned k = 0; k < 64; k++) {
+		if (!(size >> k & 1))
+			continue;
+		uint64_t j = (size >> k) - 1;
+		enum ht_err err = ht_store_node_get(
+			hub->store, ht_merkle_node_seq(k, j), hub->frontier.hash[k]);
+		if (err)
+			return err == HT_ERR_NOT_FOUND ? HT_ERR_CORRUPT : err;
+	}
+	uint8_t root[HT_HASH_BYTES];
+	enum ht_err err = ht_merkle_frontier_root(&hub->frontier, hub->hasher, root);
+	if (err)
+		return err;
+	if (memcmp(root, hub->head.root, HT_HASH_BYTES)) {
+		fprintf(stderr, "huitong: store: head %llu root does not match"
+				" its stored nodes\n",
+			(unsigned long long)hub->head.seq);
+		return HT_ERR_CORRUPT;
+	}
+	return HT_OK;
+}
+
+static enum ht_err load_head(struct ht_hub *hub)
+{
+	enum ht_err err = ht_store_head_last(hub->store, &hub->head);
+	if (err)
+		return err == HT_ERR_NOT_FOUND ? HT_ERR_CORRUPT : err;
+	hub->head.hash = hub->cfg.hash;
+	hub->head.sign = hub->cfg.sign;
+	if (ht_sth_verify(hub->key, &hub->head) != HT_OK) {
+		fprintf(stderr, "huitong: store: head %llu has a bad signature\n",
+			(unsigned long long)hub->head.seq);
+		return HT_ERR_CORRUPT;
+	}
+	return HT_OK;
+}
+
+static enum ht_err replay_all(struct ht_hub *hub)
+{
+	struct replay_ctx rc = {.ledger = hub->ledger};
+	enum ht_err err = ht_store_events_each(hub->store, 0, replay_event, &rc);
+	if (!err)
+		err = rc.err;
+	if (!err && rc.next_leaf != hub->head.tree_size) {
+		fprintf(stderr,
+			"huitong: store: %llu events but the head covers %llu\n",
+			(unsigned long long)rc.next_leaf,
+			(unsigned long long)hub->head.tree_size);
+		err = HT_ERR_CORRUPT;
+	}
+	if (!err)
+		err = ht_store_failed_each(hub->store, replay_failed, &rc);
+	if (!err)
+		err = rc.err;
+	struct compare_ctx cc = {.hub = hub};
+	if (!err)
+		err = ht_store_accounts_each(hub->store, compare_account, &cc);
+	if (!err)
+		err = cc.err;
+	if (!err && hub->accounts_committed !=
+			    ht_ledger_account_count(hub->ledger)) {
+		fprintf(stderr, "huitong: store: account rows missing\n");
+		err = HT_ERR_CORRUPT;
+	}
+	if (!err)
+		err = ht_ledger_check(hub->ledger);
+	return err;
+}
+
+enum ht_err ht_hub_open(const char *data, const struct ht_hub_open_options *opt,
+			struct ht_hub **out)
+{
+	struct ht_hub *hub = calloc(1, sizeof *hub);
+	if (!hub)
+		return HT_ERR_NOMEM;
+	hub->readonly = opt && opt->readonly;
+	hub->journal_off = opt && opt->journal_off;
+	hub->clock = opt && opt->clock ? *opt->clock : ht_clock_wall;
+	enum ht_err err = ht_store_open(data, hub->readonly, &hub->store);
+	if (!err)
+		err = ht_store_get_config(hub->store, &hub->cfg);
+	if (!err)
+		err = load_key(hub);
+	if (!err)
+		err = ht_hasher_create(hub->cfg.hash, &hub->hasher);
+	if (!err)
+		err = load_head(hub);
+	if (!err && !hub->readonly)
+		err = ht_ledger_create(&hub->clock, &hub->ledger);
+	if (!err && !hub->readonly)
+		err = replay_all(hub);
+	if (!err && !hub->readonly)
+		err = load_frontier(hub, hub->head.tree_size);
+	if (err) {
+		ht_hub_close(hub);
+		return err;
+	}
+	*out = hub;
+	return HT_OK;
+}
+
+void ht_hub_close(struct ht_hub *hub)
+{
+	if (!hub)
+		return;
+	ht_ledger_destroy(hub->ledger);
+	ht_store_close(hub->store);
+	ht_key_destroy(hub->key);
+	ht_hasher_destroy(hub->hasher);
+	ht_hasher_destroy(hub->thread_hasher);
+	free(hub->event_data);
+	free(hub->event_off);
+	free(hub->nodes);
+	free(hub->rows);
+	free(hub);
+}
+
+struct ht_ledger *ht_hub_ledger(struct ht_hub *hub)
+{
+	return hub->ledger;
+}
+
+static enum ht_err writable(const struct ht_hub *hub)
+{
+	if (hub->readonly)
+		return HT_ERR_INVALID;
+	if (hub->poisoned)
+		return HT_ERR_POISONED;
+	return HT_OK;
+}
+
+enum ht_err ht_hub_create_accounts(struct ht_hub *hub,
+				   const struct ht_account *in, size_t n,
+				   uint16_t *results)
+{
+	enum ht_err err = writable(hub);
+	return err ? err : ht_ledger_create_accounts(hub->ledger, in, n, results);
+}
+
+enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
+				    const struct ht_transfer *in, size_t n,
+				    uint16_t *results)
+{
+	enum ht_err err = writable(hub);
+	return err ? err
+		   : ht_ledger_create_transfers(hub->ledger, in, n, results);
+}
+
+/* ---- commit ------------------------------------------------------------- */
+
+static enum ht_err encode_events(struct ht_hub *hub,
+				 const struct ht_ledger_changes *ch)
+{
+	size_t n = ch->events_count;
+	enum ht_err err = reserve((void **)&hub->event_data, &hub->event_data_cap,
+				  n * HT_LEAF_BYTES_MAX, 1);
+	if (!err)
+		err = reserve((void **)&hub->event_off, &hub->event_off_cap,
+			      n + 1, sizeof(uint32_t));
+	if (err)
+		return err;
+	uint32_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		hub->event_off[i] = off;
+		err = ht_event_encode(&ch->events[i], hub->event_data + off, &len);
+		if (err)
+			return err;
+		off += (uint32_t)len;
+	}
+	hub->event_off[n] = off;
+	return HT_OK;
+}
+
+/* Hash this commit's n leaves into a copy of the frontier, collecting the
+ * nodes they complete in hub->nodes. Runs on the hashing thread for large
+ * commits, so it touches nothing but its own hasher, f and hub->nodes. */
+static enum ht_err hash_leaves(struct ht_hub *hub, struct ht_hasher *hasher,
+			       size_t n, struct ht_merkle_frontier *f,
+			       size_t *node_count)
+{
+	size_t count = 0;
+	enum ht_err err = HT_OK;
+	for (size_t i = 0; i < n && !err; i++) {
+		uint8_t leaf[HT_HASH_BYTES];
+		unsigned emitted = 0;
+		const uint8_t *d = hub->event_data + hub->event_off[i];
+		err = ht_merkle_leaf_hash(hasher, d,
+					  hub->event_off[i + 1] - hub->event_off[i],
+					  leaf);
+		if (!err)
+			err = ht_merkle_frontier_append(
+				f, hasher, leaf,
+				(uint8_t(*)[HT_HASH_BYTES])(hub->nodes +
+							    count * HT_HASH_BYTES),
+				&emitted);
+		count += emitted;
+	}
+	*node_count = count;
+	return err;
+}
+
+/* The journal part of one commit: leaves hashed (maybe on a thread while
+ * the store writes the rows), then the new head signed. */
+struct journal_job {
+	struct ht_hub *hub;
+	size_t n;
+	struct ht_merkle_frontier f;
+	struct ht_sth head;
+	size_t node_count;
+	enum ht_err err;
+	bool threaded, joined;
+	pthread_t thread;
+};
+
+static void *hash_thread(void *p)
+{
+	struct journal_job *j = p;
+	j->err = hash_leaves(j->hub, j->hub->thread_hasher, j->n, &j->f,
+			     &j->node_count);
+	return NULL;
+}
+
+static enum ht_err journal_start(struct ht_hub *hub, struct journal_job *j,
+				 size_t n)
+{
+	uint64_t first = ht_merkle_node_count(hub->frontier.size);
+	uint64_t last = ht_merkle_node_count(hub->frontier.size + n);
+	*j = (struct journal_job){.hub = hub, .n = n, .f = hub->frontier};
+	enum ht_err err = reserve((void **)&hub->nodes, &hub->nodes_cap,
+				  (size_t)(last - first) + 65, HT_HASH_BYTES);
+	if (err)
+		return err;
+	if (n >= HT_HASH_THREAD_EVENTS_MIN && !hub->thread_hasher)
+		err = ht_hasher_create(hub->cfg.hash, &hub->thread_hasher);
+	if (!err && n >= HT_HASH_THREAD_EVENTS_MIN &&
+	    pthread_create(&j->thread, NULL, hash_thread, j) == 0) {
+		j->threaded = true;
+		return HT_OK;
+	}
+	j->joined = true;
+	return err ? err : (j->err = hash_leaves(hub, hub->hasher, n, &j->f,
+						 &j->node_count));
+}
+
+static enum ht_err journal_join(struct journal_job *j)
+{
+	if (j->threaded && !j->joined) {
+		pthread_join(j->thread, NULL);
+		j->joined = true;
+	}
+	return j->err;
+}
+
+/* Store callback, inside the transaction: wait for the hashes, sign. */
+static enum ht_err journal_finish(void *ctx, struct ht_store_commit *c)
+{
+	struct journal_job *j = ctx;
+	struct ht_hub *hub = j->hub;
+	enum ht_err err = journal_join(j);
+	if (err)
+		return err;
+	HT_ASSERT(j->node_count == ht_merkle_node_count(j->f.size) -
+					   ht_merkle_node_count(hub->frontier.size));
+	j->head = (struct ht_sth){.seq = hub->head.seq + 1,
+				  .tree_size = j->f.size,
+				  .hash = hub->cfg.hash,
+				  .sign = hub->cfg.sign};
+	uint64_t now = hub->clock.now_ns(hub->clock.ctx);
+	j->head.time_ns = now > hub->head.time_ns ? now : hub->head.time_ns;
+	err = ht_merkle_frontier_root(&j->f, hub->hasher, j->head.root);
+	if (!err)
+		err = ht_sth_hash(hub->hasher, &hub->head, j->head.prev_hash);
+	if (!err)
+		err = ht_sth_sign(hub->key, &j->head);
+	if (err)
+		return err;
+	c->head = &j->head;
+	c->node_count = j->node_count;
+	c->nodes = hub->nodes;
+	return HT_OK;
+}
+
+static enum ht_err account_rows(struct ht_hub *hub,
+				const struct ht_ledger_changes *ch,
+				size_t *count, uint64_t *created)
+{
+	size_t n = 0, cap_needed = ch->dirty_count + ch->events_count;
+	enum ht_err err = reserve((void **)&hub->rows, &hub->rows_cap,
+				  cap_needed ? cap_needed : 1, sizeof *hub->rows);
+	if (err)
+		return err;
+	*created = 0;
+	for (size_t i = 0; i < ch->events_count; i++) {
+		if (ch->events[i].kind != HT_EVENT_ACCOUNT)
+			continue;
+		const struct ht_account *a =
+			ht_ledger_account_get(hub->ledger, ch->events[i].u.account.id);
+		HT_ASSERT(a != NULL);
+		size_t slot = ht_ledger_account_index(hub->ledger, a);
+		HT_ASSERT(slot == hub->accounts_committed + *created);
+		hub->rows[n++] = (struct ht_store_account_row){slot, a, true};
+		(*created)++;
+	}
+	for (size_t i = 0; i < ch->dirty_count; i++) {
+		const struct ht_account *a = ch->dirty_accounts[i];
+		size_t slot = ht_ledger_account_index(hub->ledger, a);
+		if (slot >= hub->accounts_committed)
+			continue; /* inserted above with its current values */
+		hub->rows[n++] = (struct ht_store_account_row){slot, a, false};
+	}
+	*count = n;
+	return HT_OK;
+}
+
+enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
+{
+	enum ht_err err = writable(hub);
+	if (err)
+		return err;
+	struct ht_ledger_changes ch;
+	ht_ledger_changes(hub->ledger, &ch);
+	if (!ch.events_count && !ch.dirty_count && !ch.failed_count &&
+	    !ch.history_count) {
+		if (head_out)
+			*head_out = hub->head;
+		return HT_OK;
+	}
+	bool journal = ch.events_count && !hub->journal_off;
+	struct journal_job job = {.joined = true};
+	size_t rows = 0;
+	uint64_t created = 0;
+	err = encode_events(hub, &ch);
+	if (!err && journal)
+		err = journal_start(hub, &job, ch.events_count);
+	if (!err)
+		err = account_rows(hub, &ch, &rows, &created);
+	struct ht_store_commit c = {
+		.first_leaf = hub->head.tree_size,
+		.events_count = ch.events_count,
+		.event_data = hub->event_data,
+		.event_offset = hub->event_off,
+		.accounts_count = rows,
+		.accounts = hub->rows,
+		.failed_count = ch.failed_count,
+		.failed = ch.failed,
+		.history_count = ch.history_count,
+		.history = ch.history,
+		.node_first = ht_merkle_node_count(hub->head.tree_size),
+		.finish = journal ? journal_finish : NULL,
+		.finish_ctx = &job,
+	};
+	if (!err)
+		err = ht_store_commit(hub->store, &c);
+	enum ht_err jerr = journal_join(&job);
+	if (!err && journal && (jerr || !c.head))
+		err = jerr ? jerr : HT_ERR_CRYPTO; /* cannot happen: finish ran */
+	if (err) {
+		hub->poisoned = true;
+		ht_ledger_poison(hub->ledger);
+		return err;
+	}
+	if (journal) {
+		HT_ASSERT(job.head.tree_size > hub->head.tree_size);
+		hub->frontier = job.f;
+		hub->head = job.head;
+	} else {
+		/* journal off (benchmark only): no head, but leaves keep
+		 * their indexes. */
+		hub->head.tree_size += ch.events_count;
+	}
+	hub->accounts_committed += created;
+	ht_ledger_changes_reset(hub->ledger);
+	if (head_out)
+		*head_out = hub->head;
+	return HT_OK;
+}
+
+enum ht_err ht_hub_head(struct ht_hub *hub, struct ht_sth *out)
+{
+	if (hub->readonly) {
+		enum ht_err err = ht_store_head_last(hub->store, out);
+		out->hash = hub->cfg.hash;
+		out->sign = hub->cfg.sign;
+		return err;
+	}
+	*out = hub->head;
+	return HT_OK;
+}
+
+enum ht_err ht_hub_head_at(struct ht_hub *hub, uint64_t seq, struct ht_sth *out)
+{
+	enum ht_err err = ht_store_head_get(hub->store, seq, out);
+	out->hash = hub->cfg.hash;
+	out->sign = hub->cfg.sign;
+	return err;
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+enum ht_err ht_hub_lookup_accounts(struct ht_hub *hub, const ht_u128 *ids,
+				   size_t n, struct ht_account *out,
+				   size_t *n_out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (hub->ledger) {
+			const struct ht_account *a =
+				ht_ledger_account_get(hub->ledger, ids[i]);
+			if (a)
+				out[k++] = *a;
+			continue;
+		}
+		enum ht_err err = ht_store_account_get(hub->store, ids[i], &out[k]);
+		if (err == HT_OK)
+			k++;
+		else if (err != HT_ERR_NOT_FOUND)
+			return err;
+	}
+	*n_out = k;
+	return HT_OK;
+}
+
+static enum ht_err transfer_at(struct ht_hub *hub, uint64_t leaf,
+			       struct ht_transfer *out)
+{
+	uint8_t data[HT_LEAF_BYTES_MAX];
+	size_t len;
+	struct ht_event e;
+	enum ht_err err = ht_store_event_get(hub->store, leaf, data, &len);
+	if (!err)
+		err = ht_event_decode(data, len, &e);
+	if (!err && e.kind != HT_EVENT_TRANSFER)
+		err = HT_ERR_CORRUPT;
+	if (!err)
+		*out = e.u.transfer;
+	return err;
+}
+
+enum ht_err ht_hub_lookup_transfers(struct ht_hub *hub, const ht_u128 *ids,
+				    size_t n, struct ht_transfer *out,
+				    size_t *n_out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (hub->ledger) {
+			const struct ht_transfer *t =
+				ht_ledger_transfer_get(hub->ledger, ids[i]);
+			if (t)
+				out[k++] = *t;
+			continue;
+		}
+		uint64_t leaf;
+		enum ht_err err = ht_store_transfer_leaf(hub->store, ids[i], &leaf);
+		if (err == HT_ERR_NOT_FOUND)
+			continue;
+		if (!err)
+			err = transfer_at(hub, leaf, &out[k]);
+		if (err)
+			return err;
+		k++;
+	}
+	*n_out = k;
+	return HT_OK;
+}
+
+static enum ht_err check_filter(const struct ht_account_filter *f)
+{
+	if (f->limit == 0 || f->limit > HT_QUERY_LIMIT_MAX)
+		return HT_ERR_LIMIT;
+	if (f->timestamp_max && f->timestamp_min > f->timestamp_max)
+		return HT_ERR_INVALID;
+	return HT_OK;
+}
+
+enum ht_err ht_hub_account_transfers(struct ht_hub *hub,
+				     const struct ht_account_filter *f,
+				     struct ht_transfer *out, size_t *n_out)
+{
+	enum ht_err err = check_filter(f);
+	if (err)
+		return err;
+	uint64_t *leaves = malloc(f->limit * sizeof *leaves);
+	if (!leaves)
+		return HT_ERR_NOMEM;
+	size_t n = 0;
+	err = ht_store_account_leaves(hub->store, f, leaves, &n);
+	for (size_t i = 0; i < n && !err; i++)
+		err = transfer_at(hub, leaves[i], &out[i]);
+	free(leaves);
+	*n_out = err ? 0 : n;
+	return err;
+}
+
+enum ht_err ht_hub_account_balances(struct ht_hub *hub,
+				    const struct ht_account_filter *f,
+				    struct ht_balance *out, size_t *n_out)
+{
+	enum ht_err err = check_filter(f);
+	return err ? err : ht_store_account_balances(hub->store, f, out, n_out);
+}
+
+enum ht_err ht_hub_transfer_leaf(struct ht_hub *hub, ht_u128 id,
+				 uint64_t *leaf_index)
+{
+	return ht_store_transfer_leaf(hub->store, id, leaf_index);
+}
+
+enum ht_err ht_hub_leaf(struct ht_hub *hub, uint64_t index, uint8_t *out,
+			size_t *len)
+{
+	return ht_store_event_get(hub->store, index, out, len);
+}
+
+/* ---- proofs ------------------------------------------------------------- */
+
+static enum ht_err node_from_store(void *ctx, unsigned level, uint64_t index,
+				   uint8_t out[HT_HASH_BYTES])
+{
+	return ht_store_node_get(ctx, ht_merkle_node_seq(level, index), out);
+}
+
+static enum ht_err proof_size_ok(struct ht_hub *hub, uint64_t size)
+{
+	struct ht_sth head;
+	enum ht_err err = ht_hub_head(hub, &head);
+	if (err)
+		return err;
+	return size <= head.tree_size ? HT_OK : HT_ERR_INVALID;
+}
+
+enum ht_err ht_hub_prove_inclusion(struct ht_hub *hub, uint64_t index,
+				   uint64_t size,
+				   uint8_t proof[][HT_HASH_BYTES],
+				   size_t *count)
+{
+	enum ht_err err = proof_size_ok(hub, size);
+	return err ? err
+		   : ht_merkle_inclusion_proof(hub->hasher, index, size,
+					       node_from_store, hub->store,
+					       proof, count);
+}
+
+enum ht_err ht_hub_prove_consistency(struct ht_hub *hub, uint64_t old_size,
+				     uint64_t new_size,
+				     uint8_t proof[][HT_HASH_BYTES],
+				     size_t *count)
+{
+	enum ht_err err = proof_size_ok(hub, new_size);
+	if (!err && old_size > new_size)
+		err = HT_ERR_INVALID;
+	return err ? err
+		   : ht_merkle_consistency_proof(hub->hasher, old_size, new_size,
+						 node_from_store, hub->store,
+						 proof, count);
+}
+
+enum ht_err ht_hub_root_at(struct ht_hub *hub, uint64_t size,
+			   uint8_t out[HT_HASH_BYTES])
+{
+	enum ht_err err = proof_size_ok(hub, size);
+	return err ? err
+		   : ht_merkle_root(hub->hasher, size, node_from_store,
+				    hub->store, out);
+}
