@@ -405,6 +405,16 @@ void ht_ledger_poison(struct ht_ledger *l);
 enum ht_err ht_ledger_replay(struct ht_ledger *l, const struct ht_event *e);
 enum ht_err ht_ledger_replay_failed(struct ht_ledger *l,
 				    const struct ht_failed *f);
+/*
+ * (Added by ledger.) The same as calling ht_ledger_replay on e[0..n) in
+ * order, but several times faster on a large state: it looks ahead and
+ * prefetches what the coming events will touch. *done gets the number of
+ * events replayed; on an error e[*done] is the event that failed and
+ * nothing of it was applied. Errors as ht_ledger_replay.
+ */
+enum ht_err ht_ledger_replay_batch(struct ht_ledger *l,
+				   const struct ht_event *e, size_t n,
+				   size_t *done);
 
 /* Lookups. Pointers are valid until the next mutating call. NULL when not
  * found. */

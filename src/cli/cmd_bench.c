@@ -43,6 +43,8 @@ struct bench_cfg {
 	uint32_t batch;
 	enum bench_mode mode;
 	bool journal_off;
+	enum ht_hash_alg hash;
+	enum ht_sign_alg sign;
 	unsigned runs;
 	bool json;
 	bool remove;                 /* delete each run's store afterwards */
@@ -383,8 +385,8 @@ static int build_and_measure(const struct bench_cfg *c, const char *dir,
 			     struct bench_bufs *b, struct run_result *r)
 {
 	struct ht_hub_init_options io = {
-		.hash = HT_HASH_SM3,
-		.sign = HT_SIGN_SM2,
+		.hash = c->hash,
+		.sign = c->sign,
 	};
 	struct ht_hub *hub = NULL;
 	struct bench_gen g;
@@ -496,10 +498,11 @@ static void print_json(const struct bench_cfg *c, const struct run_result *r,
 {
 	printf("{\"bench\":\"ledger\",\"accounts\":%" PRIu64
 	       ",\"transfers\":%" PRIu64 ",\"batch\":%u,\"mode\":\"%s\","
-	       "\"journal\":\"%s\",\"hash\":\"sm3\",\"sign\":\"sm2\","
+	       "\"journal\":\"%s\",\"hash\":\"%s\",\"sign\":\"%s\","
 	       "\"seed\":%" PRIu64 ",\"runs\":[",
 	       c->accounts, c->transfers, c->batch, mode_name(c->mode),
-	       c->journal_off ? "off" : "on", c->seed);
+	       c->journal_off ? "off" : "on", ht_hash_alg_name(c->hash),
+	       ht_sign_alg_name(c->sign), c->seed);
 	for (unsigned i = 0; i < c->runs; i++) {
 		if (i)
 			printf(",");
@@ -522,9 +525,10 @@ static void print_table(const struct bench_cfg *c, const struct run_result *r,
 			const struct run_result *m)
 {
 	printf("ledger benchmark: %" PRIu64 " accounts, %" PRIu64
-	       " transfers in batches of %u, %s, journal %s (SM3/SM2), "
+	       " transfers in batches of %u, %s, journal %s (%s/%s), "
 	       "%u run%s\n", c->accounts, c->transfers, c->batch,
-	       mode_name(c->mode), c->journal_off ? "off" : "on", c->runs,
+	       mode_name(c->mode), c->journal_off ? "off" : "on",
+	       ht_hash_alg_name(c->hash), ht_sign_alg_name(c->sign), c->runs,
 	       c->runs == 1 ? "" : "s");
 	printf("commit latency = create_transfers + commit (fsync), as a "
 	       "client waits for it\n\n");
@@ -562,6 +566,8 @@ static void usage_ledger(FILE *out)
 "                     hot: %d%% of transfers credit account 1 (default uniform)\n"
 "  --journal on|off   off skips hashing and signing: only to measure the\n"
 "                     journal's cost (default on)\n"
+"  --hash sm3|sha256  the store's journal hash (default sm3)\n"
+"  --sign sm2|ed25519|ecdsa-p256  its head signature (default sm2)\n"
 "  --runs R           repeat with fresh stores, report each and the median\n"
 "                     (default 3)\n"
 "  --seed S           workload seed (default 42; every run uses the same)\n"
@@ -579,6 +585,8 @@ static const struct option ledger_options[] = {
 	{"journal", required_argument, NULL, 'j'},
 	{"runs", required_argument, NULL, 'r'},
 	{"seed", required_argument, NULL, 's'},
+	{"hash", required_argument, NULL, 'H'},
+	{"sign", required_argument, NULL, 'S'},
 	{"remove", no_argument, NULL, 'R'},
 	{"open-only", no_argument, NULL, 'O'},
 	{"json", no_argument, NULL, 'J'},
@@ -607,6 +615,17 @@ static bool apply_option(int opt, const char *arg, struct bench_cfg *c)
 		c->runs = (unsigned)v;
 		return true;
 	case 's': return parse_u64("--seed", arg, 0, UINT64_MAX, &c->seed);
+	case 'H':
+		if (!ht_hash_alg_parse(arg, &c->hash))
+			return true;
+		fprintf(stderr, "huitong bench: --hash is sm3 or sha256\n");
+		return false;
+	case 'S':
+		if (!ht_sign_alg_parse(arg, &c->sign))
+			return true;
+		fprintf(stderr, "huitong bench: --sign is sm2, ed25519 or "
+			"ecdsa-p256\n");
+		return false;
 	case 'R': c->remove = true; return true;
 	case 'O': c->open_only = true; return true;
 	case 'J': c->json = true; return true;
@@ -711,6 +730,8 @@ static int bench_ledger_runs(const struct bench_cfg *c, struct bench_bufs *b,
 		if (rc)
 			return rc;
 	}
+	if (c->remove && c->runs > 1)
+		rmdir(c->data); /* now empty; failure leaves an empty dir */
 	return 0;
 }
 
@@ -720,6 +741,8 @@ static int bench_ledger(int argc, char **argv)
 		.accounts = 10000,
 		.batch = HT_BATCH_EVENTS_MAX,
 		.mode = BENCH_UNIFORM,
+		.hash = HT_HASH_SM3,
+		.sign = HT_SIGN_SM2,
 		.runs = 3,
 		.seed = 42,
 	};
@@ -770,7 +793,8 @@ static void usage_restart(FILE *out)
 "  --accounts N       accounts (default 1000000)\n"
 "  --transfers T      transfers (default 10000000)\n"
 "  --batch B          transfers per commit while building (default %d)\n"
-"  --journal on|off   as for bench ledger (default on)\n"
+"  --journal on|off, --hash H, --sign S\n"
+"                     as for bench ledger (default on, sm3, sm2)\n"
 "  --seed S           workload seed (default 42)\n"
 "  --open-only        skip the build: measure opening the existing store in\n"
 "                     DIR (read only: nothing is written to it)\n"
@@ -889,6 +913,8 @@ static int bench_restart(int argc, char **argv)
 		.transfers = 10000000,
 		.batch = HT_BATCH_EVENTS_MAX,
 		.mode = BENCH_UNIFORM,
+		.hash = HT_HASH_SM3,
+		.sign = HT_SIGN_SM2,
 		.runs = 1,
 		.seed = 42,
 	};

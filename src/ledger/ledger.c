@@ -118,8 +118,12 @@ enum ht_err ledger_xfer_ids_reserve(struct ht_ledger *l, size_t extra)
 	err = map_rebuild_begin(l, m, m->count + extra);
 	if (err)
 		return err;
-	for (size_t i = 0; i < l->transfer_count; i++)
+	for (size_t i = 0; i < l->transfer_count; i++) {
+		if (i + PREFETCH_DISTANCE < l->transfer_count)
+			ht_idmap_prefetch(m,
+					  l->transfers[i + PREFETCH_DISTANCE].id);
 		ht_idmap_insert_new(m, l->transfers[i].id, (uint32_t)i + 1);
+	}
 	for (size_t i = 0; i < l->burned_count; i++)
 		ht_idmap_insert_new(m, l->burned[i], BURNED_BIT | (uint32_t)i);
 	return HT_OK;
@@ -179,6 +183,13 @@ enum ht_err ledger_accounts_reserve(struct ht_ledger *l, size_t extra)
 enum ht_err ledger_transfers_reserve(struct ht_ledger *l, size_t extra)
 {
 	size_t need = l->transfer_count + extra;
+	/* Fast path (replay reserves one at a time). */
+	if (need <= l->transfer_cap && need <= l->xfer_pending_cap &&
+	    l->pending_count + extra <= l->pending_cap &&
+	    l->pending_count + extra <= l->heap_cap &&
+	    l->burned_count + extra <= l->burned_cap &&
+	    !ht_idmap_needs_grow(&l->transfer_ids, extra))
+		return HT_OK;
 	if (need > OBJECTS_MAX || l->pending_count + extra > OBJECTS_MAX ||
 	    l->transfer_ids.count + extra > OBJECTS_MAX)
 		return HT_ERR_LIMIT;
@@ -583,33 +594,13 @@ static void burn(struct ht_ledger *l, ht_u128 id, uint16_t r)
 	l->last_ts = ts;
 }
 
-/* Events looked ahead for prefetching. */
-#define PREFETCH_DISTANCE 8
-
-/* Fetch ahead what a transfer will read: its id's slot in the transfer
- * index and its accounts. The account index is small enough to stay in
- * cache, so its home slot is read now and the account it names (most
- * likely the right one) is prefetched. */
-static inline __attribute__((always_inline)) void
-transfer_prefetch(const struct ht_ledger *l, const struct ht_transfer *t)
-{
-	ht_idmap_prefetch(&l->transfer_ids, t->id);
-	const struct ht_idmap *m = &l->account_ids;
-	uint32_t dv = m->slots[ht_idmap_hash(m, t->debit_account_id) & m->mask].val;
-	uint32_t cv = m->slots[ht_idmap_hash(m, t->credit_account_id) & m->mask].val;
-	if (dv)
-		__builtin_prefetch(&l->accounts[dv - 1]);
-	if (cv)
-		__builtin_prefetch(&l->accounts[cv - 1]);
-}
-
 static void transfers_apply(struct ht_ledger *l, const struct ht_transfer *in,
 			    size_t n, uint16_t *results)
 {
 	struct chain c = {0};
 	for (size_t i = 0; i < n; i++) {
 		if (i + PREFETCH_DISTANCE < n)
-			transfer_prefetch(l, &in[i + PREFETCH_DISTANCE]);
+			ledger_transfer_prefetch(l, &in[i + PREFETCH_DISTANCE]);
 		bool linked = in[i].flags & HT_TRANSFER_LINKED;
 		chain_step_begin(l, &c, linked, i);
 		uint16_t r = chain_preempt(&c, linked, i, n);

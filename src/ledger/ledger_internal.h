@@ -180,6 +180,29 @@ static inline uint32_t ledger_account_find(const struct ht_ledger *l,
 	return ht_idmap_probe(&l->account_ids, id, ledger_account_key, l)->val;
 }
 
+/* Events looked ahead for prefetching (live batches and replay). */
+#define PREFETCH_DISTANCE 8
+
+/* Fetch ahead what a transfer will read: its id's slot in the transfer
+ * index (for a post/void also the pending transfer's) and its accounts.
+ * The account index is small enough to stay in cache, so its home slot is
+ * read now and the account it names (most likely the right one) is
+ * prefetched. A wrong guess costs nothing but the prefetch. */
+static inline __attribute__((always_inline)) void
+ledger_transfer_prefetch(const struct ht_ledger *l, const struct ht_transfer *t)
+{
+	ht_idmap_prefetch(&l->transfer_ids, t->id);
+	if (t->pending_id)
+		ht_idmap_prefetch(&l->transfer_ids, t->pending_id);
+	const struct ht_idmap *m = &l->account_ids;
+	uint32_t dv = m->slots[ht_idmap_hash(m, t->debit_account_id) & m->mask].val;
+	uint32_t cv = m->slots[ht_idmap_hash(m, t->credit_account_id) & m->mask].val;
+	if (dv)
+		__builtin_prefetch(&l->accounts[dv - 1]);
+	if (cv)
+		__builtin_prefetch(&l->accounts[cv - 1]);
+}
+
 /* ---- memory (ledger.c) ---- */
 
 /* Make *cap >= need for an array of elem-byte items (geometric growth).

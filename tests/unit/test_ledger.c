@@ -1703,10 +1703,10 @@ static void test_replay_rejects_impossible(void **state)
 	replay_expect(l, &e, HT_ERR_CORRUPT); /* account 1 has no credits */
 	e = ev_transfer(xfer(16, 2, 1, 10), 120 + S);
 	replay_expect(l, &e, HT_OK);
-	bal.amount = 11;
+	bal.amount = 6;
 	e = ev_transfer(bal, 121 + S);
-	replay_expect(l, &e, HT_ERR_CORRUPT); /* clamped to 10, not 11 */
-	bal.amount = 10;
+	replay_expect(l, &e, HT_ERR_CORRUPT); /* room is 10 - 5, not 6 */
+	bal.amount = 5;
 	e = ev_transfer(bal, 122 + S);
 	replay_expect(l, &e, HT_OK);
 
