@@ -72,6 +72,16 @@ enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
 				    const struct ht_transfer *in, size_t n,
 				    uint16_t *results);
 
+/* Expire every pending transfer that is due and commit the expiries (a
+ * server calls this from a timer; `ledger apply` before each lookup, so a
+ * lookup never shows a pending transfer past its timeout). */
+enum ht_err ht_hub_expire(struct ht_hub *hub);
+
+/* Bring the id and per-account indexes (projections off the commit path)
+ * up to date now. Queries do this themselves when needed; `ledger apply`
+ * calls it at end of input so later readers find them current. */
+enum ht_err ht_hub_index(struct ht_hub *hub);
+
 /* A signed tree head. */
 struct ht_sth {
 	uint64_t seq;                    /* 0 = the empty head made by init */

@@ -255,7 +255,12 @@ const char *ht_result_name(int result);
  * id_must_not_be_int_max, id_already_failed and exists* is recorded as
  * failed (struct ht_failed) and any later create of that id answers
  * id_already_failed, so a declined payment never succeeds on a blind retry.
- * This includes a chain member that failed with its own code.
+ * This includes a chain member that failed with its own code. An id that
+ * already belongs to a committed transfer is never burned (a malformed
+ * request reusing it answers its field-check code, and an exact retry of
+ * the committed transfer keeps answering `exists`: a payment that
+ * succeeded must never look declined), and an id burned once is recorded
+ * once.
  *
  * Chains: an event with the linked flag is chained to the next one. A
  * chain commits all or none: when one member fails, it gets its own code,
@@ -371,6 +376,10 @@ void ht_ledger_destroy(struct ht_ledger *l);
  * in[i]. n <= HT_BATCH_EVENTS_MAX (HT_ERR_LIMIT otherwise, nothing done).
  * Returns HT_OK when every event got a result (whatever the results),
  * HT_ERR_NOMEM (state unchanged), HT_ERR_POISONED.
+ * (Added by ledger:) HT_ERR_INVALID, nothing done, when in or results is
+ * NULL with n > 0, or an event has flag bits outside HT_*_FLAGS_ALL or
+ * user_data_len > HT_USER_DATA_BYTES_MAX (C callers only: the JSON layer
+ * cannot produce these, and no result code fits them).
  */
 enum ht_err ht_ledger_create_accounts(struct ht_ledger *l,
 				      const struct ht_account *in, size_t n,
@@ -401,6 +410,12 @@ void ht_ledger_poison(struct ht_ledger *l);
  * state, with no validation and no changes recorded), then every failed
  * id. Returns HT_ERR_CORRUPT if an event cannot apply (unknown account,
  * pending transfer missing, timestamps not increasing, overflow).
+ * (Added by ledger:) "no validation" means no result codes: an event is
+ * checked exactly as live application would check it and any event it
+ * would not have committed as stored (a limit crossed, a closed account,
+ * a clamped amount that differs, an expiry not yet due, ...) is
+ * HT_ERR_CORRUPT; the failing event changes nothing. A burned id that is
+ * a committed transfer or already burned is HT_ERR_CORRUPT too.
  */
 enum ht_err ht_ledger_replay(struct ht_ledger *l, const struct ht_event *e);
 enum ht_err ht_ledger_replay_failed(struct ht_ledger *l,
@@ -452,7 +467,10 @@ void ht_ledger_accounts_each(const struct ht_ledger *l,
 			     void *ctx);
 
 /* Recheck every invariant from scratch (sums per ledger, limits); HT_OK or
- * HT_ERR_CORRUPT. Cheap enough for tests after every batch, O(accounts). */
+ * HT_ERR_CORRUPT. Cheap enough for tests after every batch, O(accounts).
+ * (Added by ledger:) also checks that open pending transfers add up to the
+ * pending balances, so O(accounts + pending transfers); HT_ERR_NOMEM if
+ * its scratch sums cannot be allocated. */
 enum ht_err ht_ledger_check(const struct ht_ledger *l);
 
 #endif

@@ -130,10 +130,14 @@ static enum ht_err apply_line(struct apply *a, const char *line, size_t len,
 		break;
 	case HT_OP_LOOKUP_ACCOUNTS:
 	case HT_OP_LOOKUP_TRANSFERS:
-		err = apply_lookup(a, &r);
+		err = ht_hub_expire(a->hub);
+		if (!err)
+			err = apply_lookup(a, &r);
 		break;
 	default:
-		err = apply_query(a, &r);
+		err = ht_hub_expire(a->hub);
+		if (!err)
+			err = apply_query(a, &r);
 		/* A bad filter is the request's fault, not the store's. */
 		if (err == HT_ERR_LIMIT || err == HT_ERR_INVALID) {
 			a->out.len = 0;
@@ -158,8 +162,14 @@ static int apply_run(struct apply *a, FILE *in)
 		size_t len;
 		uint64_t no;
 		enum ht_err err = ht_line_reader_next(lr, &line, &len, &no);
-		if (err == HT_ERR_NOT_FOUND)
+		if (err == HT_ERR_NOT_FOUND) {
+			/* Everything is acknowledged; indexing is a courtesy
+			 * to later readers, so a failure only warns. */
+			if ((err = ht_hub_index(a->hub)))
+				ht_cli_fail("ledger apply", "indexing: %s",
+					    ht_strerror(err));
 			break;
+		}
 		a->out.len = 0;
 		if (err == HT_ERR_LIMIT) {
 			char msg[96];

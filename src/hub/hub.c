@@ -159,30 +159,49 @@ static enum ht_err load_key(struct ht_hub *hub)
 	return err;
 }
 
+/* Events are decoded into a buffer and replayed in chunks, which lets the
+ * engine prefetch what the coming events touch. */
+#define REPLAY_CHUNK 4096
+
 struct replay_ctx {
 	struct ht_ledger *ledger;
 	uint64_t next_leaf;
+	struct ht_event *buf;
+	size_t n;
 	enum ht_err err;
 };
+
+static enum ht_err replay_flush(struct replay_ctx *c)
+{
+	size_t done = 0;
+	enum ht_err err = ht_ledger_replay_batch(c->ledger, c->buf, c->n, &done);
+	if (err)
+		fprintf(stderr, "huitong: store: event %llu cannot replay: %s\n",
+			(unsigned long long)(c->next_leaf - c->n + done),
+			ht_strerror(err));
+	c->n = 0;
+	return err;
+}
 
 static int replay_event(void *p, uint64_t leaf, const uint8_t *data,
 			size_t len)
 {
 	struct replay_ctx *c = p;
-	struct ht_event e;
 	if (leaf != c->next_leaf) {
 		fprintf(stderr, "huitong: store: event %llu missing\n",
 			(unsigned long long)c->next_leaf);
 		c->err = HT_ERR_CORRUPT;
 		return 1;
 	}
+	c->err = ht_event_decode(data, len, &c->buf[c->n]);
+	if (c->err) {
+		fprintf(stderr, "huitong: store: event %llu is malformed\n",
+			(unsigned long long)leaf);
+		return 1;
+	}
 	c->next_leaf++;
-	c->err = ht_event_decode(data, len, &e);
-	if (!c->err)
-		c->err = ht_ledger_replay(c->ledger, &e);
-	if (c->err)
-		fprintf(stderr, "huitong: store: event %llu cannot replay: %s\n",
-			(unsigned long long)leaf, ht_strerror(c->err));
+	if (++c->n == REPLAY_CHUNK)
+		c->err = replay_flush(c);
 	return c->err != HT_OK;
 }
 
@@ -264,9 +283,15 @@ static enum ht_err load_head(struct ht_hub *hub)
 static enum ht_err replay_all(struct ht_hub *hub)
 {
 	struct replay_ctx rc = {.ledger = hub->ledger};
+	rc.buf = malloc(REPLAY_CHUNK * sizeof *rc.buf);
+	if (!rc.buf)
+		return HT_ERR_NOMEM;
 	enum ht_err err = ht_store_events_each(hub->store, 0, replay_event, &rc);
 	if (!err)
 		err = rc.err;
+	if (!err && rc.n)
+		err = replay_flush(&rc);
+	free(rc.buf);
 	if (!err && rc.next_leaf != hub->head.tree_size) {
 		fprintf(stderr,
 			"huitong: store: %llu events but the head covers %llu\n",
@@ -370,6 +395,20 @@ enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
 	enum ht_err err = writable(hub);
 	return err ? err
 		   : ht_ledger_create_transfers(hub->ledger, in, n, results);
+}
+
+enum ht_err ht_hub_expire(struct ht_hub *hub)
+{
+	enum ht_err err = writable(hub);
+	if (!err)
+		err = ht_ledger_expire(hub->ledger);
+	return err ? err : ht_hub_commit(hub, NULL);
+}
+
+enum ht_err ht_hub_index(struct ht_hub *hub)
+{
+	enum ht_err err = writable(hub);
+	return err ? err : ht_store_index_catch_up(hub->store);
 }
 
 /* ---- commit ------------------------------------------------------------- */

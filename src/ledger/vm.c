@@ -4,6 +4,9 @@
  * Owner: ledger. Sizes are rounded up to whole pages here, so callers
  * pass the byte counts they asked for and get them back consistently.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap */
+#endif
 #include "vm.h"
 
 #include <stdint.h>

@@ -486,7 +486,7 @@ enum ht_err ht_store_events_each(struct ht_store *s, uint64_t from,
 	if (err)
 		return err;
 	sqlite3_bind_int64(st, 1, i64(from));
-	int rc;
+	int rc = SQLITE_DONE;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *data = sqlite3_column_blob(st, 1);
 		int n = sqlite3_column_bytes(st, 1);
@@ -530,7 +530,7 @@ enum ht_err ht_store_failed_each(struct ht_store *s,
 		&st);
 	if (err)
 		return err;
-	int rc;
+	int rc = SQLITE_DONE;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ht_failed f = {0};
 		uint8_t id[16];
@@ -590,7 +590,7 @@ enum ht_err ht_store_accounts_each(struct ht_store *s,
 		&st);
 	if (err)
 		return err;
-	int rc;
+	int rc = SQLITE_DONE;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ht_account a;
 		if ((err = account_from_row(st, 1, &a)))
@@ -692,7 +692,7 @@ enum ht_err ht_store_heads_each(struct ht_store *s,
 				  &st);
 	if (err)
 		return err;
-	int rc;
+	int rc = SQLITE_DONE;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ht_sth h;
 		if ((err = head_from_row(s, st, &h)))
@@ -1206,7 +1206,7 @@ enum ht_err ht_store_account_balances(struct ht_store *s,
 		return err;
 	bind_filter(st, f, key);
 	size_t n = 0;
-	int rc;
+	int rc = SQLITE_DONE;
 	while (n < f->limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ht_balance *b = &out[n++];
 		b->account_id = f->account_id;

@@ -300,12 +300,31 @@ def run_big_line(tmp, data):
         f.write(ct(t()) + b"\n")
         f.write(b'{"op":"lookup_accounts","ids":["' + b"1" * (10 * 1024 * 1024) + b'"]}')
     size = os.path.getsize(path)
+    # Peak RSS of huitong alone. Not os.wait4 on a child of this python:
+    # Linux carries the forking process's high-water mark over exec, so
+    # that would measure python's own memory. /usr/bin/time forks from a
+    # small process; without it, poll VmHWM (monotonic) until exit.
+    rss_file = os.path.join(tmp, "big.rss")
+    cmd = [BIN, "ledger", "apply", "--data", data, path]
+    timed = os.path.exists("/usr/bin/time")
+    if timed:
+        cmd = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + cmd
     with open(os.path.join(tmp, "big.out"), "wb+") as fo, open(os.path.join(tmp, "big.err"), "wb+") as fe:
-        p = subprocess.Popen([BIN, "ledger", "apply", "--data", data, path],
-                             stdin=subprocess.DEVNULL, stdout=fo, stderr=fe)
-        _, status, ru = os.wait4(p.pid, 0)   # this child's own rusage
-        p.returncode = os.waitstatus_to_exitcode(status)
-        rss_kb = ru.ru_maxrss                 # KiB on Linux
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe)
+        rss_kb = None
+        while p.poll() is None:
+            if not timed:
+                try:
+                    with open(f"/proc/{p.pid}/status") as st:
+                        for l in st:
+                            if l.startswith("VmHWM:"):
+                                rss_kb = int(l.split()[1])
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        if timed:
+            with open(rss_file) as f:
+                rss_kb = int(f.read().split()[-1])
         fo.seek(0)
         fe.seek(0)
         out, errout = fo.read(), fe.read()

@@ -394,6 +394,16 @@ static void test_transfer_validation(void **state)
 	t.code = 0;
 	EXPECT(transfer1(l, t), HT_R_CODE_MUST_NOT_BE_ZERO);
 
+}
+
+static void test_transfer_validation_post_void(void **state)
+{
+	struct fx *f = *state;
+	struct ht_ledger *l = f->l;
+	make_accounts(l, 2, NULL);
+	struct ht_transfer t;
+	ht_u128 id = 200;
+
 	/* Post and void. */
 	t = resolve(id++, 0, HT_TRANSFER_POST_PENDING, 0);
 	t.timeout_s = 3;
@@ -407,8 +417,8 @@ static void test_transfer_validation(void **state)
 	t.timeout_s = 3;
 	EXPECT(transfer1(l, t), HT_R_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER);
 
-	/* Every failure above burned its id (ids 100..id-1). */
-	for (ht_u128 k = 100; k < id; k++)
+	/* Every failure above burned its id (ids 200..id-1). */
+	for (ht_u128 k = 200; k < id; k++)
 		EXPECT(transfer1(l, xfer(k, 1, 2, 1)), HT_R_ID_ALREADY_FAILED);
 	assert_int_equal(ht_ledger_transfer_count(l), 0);
 	BAL(l, 1, 0, 0, 0, 0);
@@ -493,6 +503,15 @@ static void test_transfer_exists(void **state)
 	/* Nothing above changed anything, not even the clock of the engine. */
 	assert_int_equal(ht_ledger_last_timestamp(l), last);
 	BAL(l, 1, 0, 100, 0, 0);
+
+}
+
+static void test_transfer_exists_post(void **state)
+{
+	struct fx *f = *state;
+	struct ht_ledger *l = f->l;
+	struct ht_transfer x;
+	make_accounts(l, 3, NULL);
 
 	/* timeout and pending_id are only settable on pending/post/void. */
 	EXPECT(transfer1(l, pend(20, 1, 2, 50, 60)), HT_R_OK);
@@ -608,15 +627,18 @@ static void test_burned_ids(void **state)
 	EXPECT(transfer1(l, xfer(13, 1, 2, 10)), HT_R_OK);
 	assert_int_equal(changes(l).failed_count, 4);
 
+}
+
+static void test_burned_ids_survive_replay(void **state)
+{
+	struct fx *f = *state;
+	struct ht_ledger *l = f->l;
+	const uint16_t flags[] = {HT_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS, 0};
+
 	/* After a replay-restore the ids are still burned. */
 	struct ht_event ev[64];
 	struct ht_failed fl[16];
 	size_t nev = 0, nfl = 0;
-	(void)ev;
-	(void)fl;
-	ht_ledger_destroy(l);
-	f->clock.now = T0;
-	l = f->l = new_ledger(&f->clock);
 	make_accounts(l, 2, flags);
 	EXPECT(transfer1(l, xfer(10, 1, 2, 100)), HT_R_EXCEEDS_CREDITS);
 	EXPECT(transfer1(l, xfer(11, 2, 1, 500)), HT_R_OK);
@@ -840,6 +862,15 @@ static void test_two_phase(void **state)
 	       HT_R_PENDING_TRANSFER_ALREADY_VOIDED);
 	EXPECT(transfer1(l, resolve(35, 30, HT_TRANSFER_POST_PENDING, 0)),
 	       HT_R_PENDING_TRANSFER_ALREADY_VOIDED);
+
+}
+
+static void test_two_phase_checks(void **state)
+{
+	struct fx *f = *state;
+	struct ht_ledger *l = f->l;
+	make_accounts(l, 3, NULL);
+	EXPECT(transfer1(l, xfer(21, 1, 2, 5)), HT_R_OK);
 
 	/* Checks against the pending transfer, in order. */
 	EXPECT(transfer1(l, pend(40, 1, 2, 100, 0)), HT_R_OK);
@@ -1710,6 +1741,19 @@ static void test_replay_rejects_impossible(void **state)
 	e = ev_transfer(bal, 122 + S);
 	replay_expect(l, &e, HT_OK);
 
+}
+
+static void test_replay_failed_rejects(void **state)
+{
+	struct fx *f = *state;
+	struct ht_ledger *l = f->l;
+	struct ht_event e = ev_account(1, 100);
+	replay_expect(l, &e, HT_OK);
+	e = ev_account(2, 101);
+	replay_expect(l, &e, HT_OK);
+	e = ev_transfer(xfer(10, 1, 2, 5), 111);
+	replay_expect(l, &e, HT_OK);
+
 	struct ht_failed fl = {.id = 10, .timestamp = 50,
 			       .result = HT_R_EXCEEDS_CREDITS};
 	assert_int_equal(ht_ledger_replay_failed(l, &fl), HT_ERR_CORRUPT);
@@ -1967,14 +2011,18 @@ int main(void)
 		T(test_accounts),
 		T(test_accounts_each_in_creation_order),
 		T(test_transfer_validation),
+		T(test_transfer_validation_post_void),
 		T(test_transfer_accounts),
 		T(test_transfer_exists),
+		T(test_transfer_exists_post),
 		T(test_burned_ids),
+		T(test_burned_ids_survive_replay),
 		T(test_chain_all_ok),
 		T(test_chain_failure_undoes),
 		T(test_chains_in_one_batch),
 		T(test_chain_open),
 		T(test_two_phase),
+		T(test_two_phase_checks),
 		T(test_expiry),
 		T(test_expired_within_batch),
 		T(test_expiry_ties),
@@ -1987,6 +2035,7 @@ int main(void)
 		T(test_changes_survive_growth),
 		T(test_replay_equivalence),
 		T(test_replay_rejects_impossible),
+		T(test_replay_failed_rejects),
 		T(test_check_detects_corruption),
 		T(test_api_errors),
 		T(test_deterministic),

@@ -63,8 +63,9 @@ static const int READ_EXPIRED_BY_EVENT_TS = 1;
 static const int READ_POST_OWN_CLOSING = 1;
 /* An id already burned is not recorded as failed a second time when a
  * later create of it fails a field check (which comes before
- * id_already_failed). An id of a committed transfer is burned by such a
- * failure, as the burn rule reads. */
+ * id_already_failed), and an id of a committed transfer is never burned
+ * (ledger.h: a retry of a payment that succeeded must keep answering
+ * `exists`). */
 static const int READ_BURN_ONCE = 1;
 /* overflows_debits_posted / _credits_posted are checked for pending
  * transfers too; overflows_*_pending only for pending ones (TigerBeetle). */
@@ -837,9 +838,10 @@ static bool m_burns(uint16_t r)
 static void m_burn(struct model *m, ht_u128 id, uint64_t ts, uint16_t r)
 {
 	bool known = idmap_find(&m->burned, id) != NONE;
-	if (known || idmap_find(&m->xfer_ids, id) != NONE)
+	bool committed = idmap_find(&m->xfer_ids, id) != NONE;
+	if (known || committed)
 		m_count(m, ST_BURN_AGAIN, 0);
-	if (known && READ_BURN_ONCE)
+	if (committed || (known && READ_BURN_ONCE))
 		return;
 	if (!known)
 		idmap_push(&m->burned, id);
@@ -2284,24 +2286,6 @@ static void gen_transfer(struct run *r, struct ht_transfer *t,
 		t->timestamp = rnd(r);
 }
 
-#ifdef HT_MODEL_AVOID
-/* Build with -DHT_MODEL_AVOID to steer clear of engine defects already
- * reported, so a run can look for the next one. Never in the real test. */
-static void avoid_known(struct run *r, struct ht_transfer *in, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (m_validate_transfer(&in[i]) == HT_R_OK ||
-		    in[i].id == 0 || in[i].id == HT_U128_MAX)
-			continue;
-		bool seen = idmap_find(&r->m.burned, in[i].id) != NONE ||
-			    m_xfer_find(&r->m, in[i].id);
-		for (size_t j = 0; !seen && j < i; j++)
-			seen = in[j].id == in[i].id;
-		if (seen)   /* defect 1: failing a known id again aborts */
-			in[i].id = ++r->xfer_next;
-	}
-}
-#endif
 
 static size_t gen_batch_size(struct run *r, size_t small_max)
 {
@@ -2377,9 +2361,6 @@ static void do_transfers(struct run *r)
 	for (size_t i = 0; i < n; i++)
 		in[i].flags = (uint16_t)((in[i].flags & ~HT_TRANSFER_LINKED) |
 					 (linked[i] ? HT_TRANSFER_LINKED : 0));
-#ifdef HT_MODEL_AVOID
-	avoid_known(r, in, n);
-#endif
 	m_begin_call(&r->m);
 	enum ht_err mrc = m_create_transfers(&r->m, in, n, r->mres,
 					     r->clock.now_ns);
