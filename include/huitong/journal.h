@@ -21,6 +21,26 @@
 #include "huitong/merkle.h"
 
 #define HT_STH_SIGNED_BYTES 96
+
+/*
+ * What the store keeps of the tree. Merkle nodes of level
+ * HT_JOURNAL_NODE_LEVEL_MIN and above are stored, one contiguous run per
+ * head, numbered in completion order (ht_journal_node_seq); the lower
+ * levels are recomputed from the events when a proof needs them (at most
+ * 2^(K-1) leaves per level, so a proof still costs O(log n) reads). Beside
+ * them, each leaf's hash is kept as a HT_JOURNAL_FP_BYTES fingerprint so
+ * `journal verify` can name the exact event that changed; the integrity
+ * itself rests on the full hashes above it and on the signed root. This
+ * keeps the journal's share of the commit small: ~1/16 of the nodes plus
+ * 4 bytes a leaf, instead of 64 bytes a leaf (docs/internals/journal.md).
+ */
+#define HT_JOURNAL_NODE_LEVEL_MIN 4
+#define HT_JOURNAL_FP_BYTES 4
+
+/* Stored nodes once n leaves exist: sum over k >= K of floor(n / 2^k). */
+uint64_t ht_journal_node_count(uint64_t n);
+/* Stored sequence number of node (level >= K, index). */
+uint64_t ht_journal_node_seq(unsigned level, uint64_t index);
 _Static_assert(HT_STH_SIGNED_BYTES <= HT_STH_BYTES_MAX, "head bytes fit");
 
 /* H(signed bytes || sig): the value the next head links to. */

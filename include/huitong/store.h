@@ -56,6 +56,10 @@ typedef int (*ht_store_event_fn)(void *ctx, uint64_t leaf, const uint8_t *data,
 				 size_t len);
 enum ht_err ht_store_events_each(struct ht_store *s, uint64_t from,
 				 ht_store_event_fn fn, void *ctx);
+/* The same over at most count events from leaf index `from`. */
+enum ht_err ht_store_events_range(struct ht_store *s, uint64_t from,
+				  uint64_t count, ht_store_event_fn fn,
+				  void *ctx);
 /* One event's data (out holds HT_LEAF_BYTES_MAX). */
 enum ht_err ht_store_event_get(struct ht_store *s, uint64_t leaf, uint8_t *out,
 			       size_t *len);
@@ -76,14 +80,16 @@ enum ht_err ht_store_head_last(struct ht_store *s, struct ht_sth *out);
 enum ht_err ht_store_head_get(struct ht_store *s, uint64_t seq,
 			      struct ht_sth *out);
 /* Iterate heads in seq order with their node runs (nodes: node_count
- * hashes numbered from node_first, valid during the call). */
+ * hashes numbered from node_first) and their leaves' fingerprints (fps:
+ * fp_count of HT_JOURNAL_FP_BYTES each), valid during the call. */
 enum ht_err ht_store_heads_each(struct ht_store *s,
 				int (*fn)(void *ctx, const struct ht_sth *h,
 					  uint64_t node_first,
 					  const uint8_t *nodes,
-					  size_t node_count),
+					  size_t node_count,
+					  const uint8_t *fps, size_t fp_count),
 				void *ctx);
-/* Hash of stored node number `seq` (ht_merkle_node_seq numbering). */
+/* Hash of stored node number `seq` (ht_journal_node_seq numbering). */
 enum ht_err ht_store_node_get(struct ht_store *s, uint64_t seq,
 			      uint8_t out[HT_HASH_BYTES]);
 
@@ -108,6 +114,8 @@ struct ht_store_commit {
 	uint64_t node_first;
 	size_t node_count;
 	const uint8_t *nodes;            /* node_count * HT_HASH_BYTES */
+	const uint8_t *fps;              /* leaf fingerprints, one per event */
+	size_t fps_count;
 	/* Called inside the transaction after the rows above are written and
 	 * before the head is: lets the hub finish hashing and signing in
 	 * parallel with the inserts and set head/node_* here. May be NULL.
@@ -130,6 +138,12 @@ enum ht_err ht_store_account_leaves(struct ht_store *s,
 enum ht_err ht_store_account_balances(struct ht_store *s,
 				      const struct ht_account_filter *f,
 				      struct ht_balance *out, size_t *n_out);
+/* A read snapshot: every read between begin and end sees the store as of
+ * one commit, even while the writer goes on (journal verify beside a live
+ * hub). Readers only. */
+enum ht_err ht_store_snapshot_begin(struct ht_store *s);
+void ht_store_snapshot_end(struct ht_store *s);
+
 /* Bring the projections up to date now (writer only). */
 enum ht_err ht_store_index_catch_up(struct ht_store *s);
 

@@ -48,6 +48,8 @@ struct ht_hub {
 	size_t event_off_cap;
 	uint8_t *nodes;
 	size_t nodes_cap;
+	uint8_t *fps;
+	size_t fps_cap;
 	struct ht_store_account_row *rows;
 	size_t rows_cap;
 };
@@ -239,6 +241,9 @@ static int compare_account(void *p, uint64_t slot, const struct ht_account *s)
 	return 0;
 }
 
+static enum ht_err node_from_store(void *ctx, unsigned level, uint64_t index,
+				   uint8_t out[HT_HASH_BYTES]);
+
 /* Rebuild the right frontier of the tree from O(log n) stored nodes. */
 static enum ht_err load_frontier(struct ht_hub *hub, uint64_t size)
 {
@@ -247,8 +252,8 @@ static enum ht_err load_frontier(struct ht_hub *hub, uint64_t size)
 		if (!(size >> k & 1))
 			continue;
 		uint64_t j = (size >> k) - 1;
-		enum ht_err err = ht_store_node_get(
-			hub->store, ht_merkle_node_seq(k, j), hub->frontier.hash[k]);
+		enum ht_err err = node_from_store(hub, k, j,
+						  hub->frontier.hash[k]);
 		if (err)
 			return err == HT_ERR_NOT_FOUND ? HT_ERR_CORRUPT : err;
 	}
@@ -362,6 +367,7 @@ void ht_hub_close(struct ht_hub *hub)
 	free(hub->event_data);
 	free(hub->event_off);
 	free(hub->nodes);
+	free(hub->fps);
 	free(hub->rows);
 	free(hub);
 }
@@ -447,19 +453,20 @@ static enum ht_err hash_leaves(struct ht_hub *hub, struct ht_hasher *hasher,
 	size_t count = 0;
 	enum ht_err err = HT_OK;
 	for (size_t i = 0; i < n && !err; i++) {
-		uint8_t leaf[HT_HASH_BYTES];
+		uint8_t leaf[HT_HASH_BYTES], nodes[65][HT_HASH_BYTES];
 		unsigned emitted = 0;
 		const uint8_t *d = hub->event_data + hub->event_off[i];
 		err = ht_merkle_leaf_hash(hasher, d,
 					  hub->event_off[i + 1] - hub->event_off[i],
 					  leaf);
 		if (!err)
-			err = ht_merkle_frontier_append(
-				f, hasher, leaf,
-				(uint8_t(*)[HT_HASH_BYTES])(hub->nodes +
-							    count * HT_HASH_BYTES),
-				&emitted);
-		count += emitted;
+			err = ht_merkle_frontier_append(f, hasher, leaf, nodes,
+							&emitted);
+		memcpy(hub->fps + i * HT_JOURNAL_FP_BYTES, leaf,
+		       HT_JOURNAL_FP_BYTES);
+		for (unsigned k = HT_JOURNAL_NODE_LEVEL_MIN; k < emitted; k++)
+			memcpy(hub->nodes + count++ * HT_HASH_BYTES, nodes[k],
+			       HT_HASH_BYTES);
 	}
 	*node_count = count;
 	return err;
@@ -489,11 +496,14 @@ static void *hash_thread(void *p)
 static enum ht_err journal_start(struct ht_hub *hub, struct journal_job *j,
 				 size_t n)
 {
-	uint64_t first = ht_merkle_node_count(hub->frontier.size);
-	uint64_t last = ht_merkle_node_count(hub->frontier.size + n);
+	uint64_t first = ht_journal_node_count(hub->frontier.size);
+	uint64_t last = ht_journal_node_count(hub->frontier.size + n);
 	*j = (struct journal_job){.hub = hub, .n = n, .f = hub->frontier};
 	enum ht_err err = reserve((void **)&hub->nodes, &hub->nodes_cap,
 				  (size_t)(last - first) + 65, HT_HASH_BYTES);
+	if (!err)
+		err = reserve((void **)&hub->fps, &hub->fps_cap, n,
+			      HT_JOURNAL_FP_BYTES);
 	if (err)
 		return err;
 	if (n >= HT_HASH_THREAD_EVENTS_MIN && !hub->thread_hasher)
@@ -525,8 +535,8 @@ static enum ht_err journal_finish(void *ctx, struct ht_store_commit *c)
 	enum ht_err err = journal_join(j);
 	if (err)
 		return err;
-	HT_ASSERT(j->node_count == ht_merkle_node_count(j->f.size) -
-					   ht_merkle_node_count(hub->frontier.size));
+	HT_ASSERT(j->node_count == ht_journal_node_count(j->f.size) -
+					   ht_journal_node_count(hub->frontier.size));
 	j->head = (struct ht_sth){.seq = hub->head.seq + 1,
 				  .tree_size = j->f.size,
 				  .hash = hub->cfg.hash,
@@ -543,6 +553,8 @@ static enum ht_err journal_finish(void *ctx, struct ht_store_commit *c)
 	c->head = &j->head;
 	c->node_count = j->node_count;
 	c->nodes = hub->nodes;
+	c->fps = hub->fps;
+	c->fps_count = j->n;
 	return HT_OK;
 }
 
@@ -611,7 +623,7 @@ enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
 		.failed = ch.failed,
 		.history_count = ch.history_count,
 		.history = ch.history,
-		.node_first = ht_merkle_node_count(hub->head.tree_size),
+		.node_first = ht_journal_node_count(hub->head.tree_size),
 		.finish = journal ? journal_finish : NULL,
 		.finish_ctx = &job,
 	};
@@ -779,10 +791,58 @@ enum ht_err ht_hub_leaf(struct ht_hub *hub, uint64_t index, uint8_t *out,
 
 /* ---- proofs ------------------------------------------------------------- */
 
+struct leaf_fold {
+	struct ht_hasher *hasher;
+	uint64_t first, next;
+	uint8_t stack[64][HT_HASH_BYTES];
+	unsigned depth;
+	enum ht_err err;
+};
+
+/* Fold consecutive leaves of a complete subtree into its root: after 2^k
+ * leaves the stack holds exactly one hash. */
+static int fold_leaf(void *ctx, uint64_t leaf, const uint8_t *data, size_t len)
+{
+	struct leaf_fold *f = ctx;
+	if (leaf != f->next) {
+		f->err = HT_ERR_CORRUPT;
+		return 1;
+	}
+	f->err = ht_merkle_leaf_hash(f->hasher, data, len, f->stack[f->depth]);
+	uint64_t count = ++f->next - f->first;
+	f->depth++;
+	for (; !f->err && !(count & 1); count >>= 1, f->depth--)
+		f->err = ht_merkle_node_hash(f->hasher, f->stack[f->depth - 2],
+					     f->stack[f->depth - 1],
+					     f->stack[f->depth - 2]);
+	return f->err != HT_OK;
+}
+
+/* Complete node (level, index): stored when level >= K, else recomputed
+ * from its 2^level leaves (at most 2^(K-1) event reads). */
 static enum ht_err node_from_store(void *ctx, unsigned level, uint64_t index,
 				   uint8_t out[HT_HASH_BYTES])
 {
-	return ht_store_node_get(ctx, ht_merkle_node_seq(level, index), out);
+	struct ht_hub *hub = ctx;
+	if (level >= HT_JOURNAL_NODE_LEVEL_MIN)
+		return ht_store_node_get(hub->store,
+					 ht_journal_node_seq(level, index), out);
+	struct leaf_fold *f = calloc(1, sizeof *f);
+	if (!f)
+		return HT_ERR_NOMEM;
+	uint64_t first = index << level, want = (uint64_t)1 << level;
+	f->hasher = hub->hasher;
+	f->first = f->next = first;
+	enum ht_err err = ht_store_events_range(hub->store, first, want,
+						fold_leaf, f);
+	if (!err)
+		err = f->err;
+	if (!err && (f->next != first + want || f->depth != 1))
+		err = HT_ERR_CORRUPT;
+	if (!err)
+		memcpy(out, f->stack[0], HT_HASH_BYTES);
+	free(f);
+	return err;
 }
 
 static enum ht_err proof_size_ok(struct ht_hub *hub, uint64_t size)
@@ -802,7 +862,7 @@ enum ht_err ht_hub_prove_inclusion(struct ht_hub *hub, uint64_t index,
 	enum ht_err err = proof_size_ok(hub, size);
 	return err ? err
 		   : ht_merkle_inclusion_proof(hub->hasher, index, size,
-					       node_from_store, hub->store,
+					       node_from_store, hub,
 					       proof, count);
 }
 
@@ -816,7 +876,7 @@ enum ht_err ht_hub_prove_consistency(struct ht_hub *hub, uint64_t old_size,
 		err = HT_ERR_INVALID;
 	return err ? err
 		   : ht_merkle_consistency_proof(hub->hasher, old_size, new_size,
-						 node_from_store, hub->store,
+						 node_from_store, hub,
 						 proof, count);
 }
 
@@ -825,6 +885,6 @@ enum ht_err ht_hub_root_at(struct ht_hub *hub, uint64_t size,
 {
 	enum ht_err err = proof_size_ok(hub, size);
 	return err ? err
-		   : ht_merkle_root(hub->hasher, size, node_from_store,
-				    hub->store, out);
+		   : ht_merkle_root(hub->hasher, size, node_from_store, hub,
+				    out);
 }

@@ -77,3 +77,20 @@ void ht_sth_json(const struct ht_sth *sth, char *out, size_t size)
 		 (unsigned long long)sth->time_ns, root, prev,
 		 ht_hash_alg_name(sth->hash), ht_sign_alg_name(sth->sign), sig);
 }
+
+uint64_t ht_journal_node_count(uint64_t n)
+{
+	uint64_t count = 0;
+	for (unsigned k = HT_JOURNAL_NODE_LEVEL_MIN; k < 64 && (n >> k); k++)
+		count += n >> k;
+	return count;
+}
+
+uint64_t ht_journal_node_seq(unsigned level, uint64_t index)
+{
+	HT_ASSERT(level >= HT_JOURNAL_NODE_LEVEL_MIN && level < 64);
+	/* completed by leaf L = (index + 1) * 2^level - 1, after every node
+	 * completed by the leaves before it, then levels K..level. */
+	uint64_t last_leaf = ((index + 1) << level) - 1;
+	return ht_journal_node_count(last_leaf) + (level - HT_JOURNAL_NODE_LEVEL_MIN);
+}

@@ -29,6 +29,8 @@ struct verifier {
 	uint64_t node_first;
 	const uint8_t *nodes;
 	size_t node_count, node_pos;
+	const uint8_t *fps;             /* one fingerprint per leaf of the head */
+	uint64_t first_leaf;            /* first leaf of the head's commit */
 	/* the previous head */
 	bool have_prev;
 	struct ht_sth prev;
@@ -58,25 +60,26 @@ static int fail(struct verifier *v, const char *fmt, ...)
 
 #define LLU(x) ((unsigned long long)(x))
 
-/* Compare the nodes a leaf completed with the head's stored run. */
+/* Compare what a leaf completed with the head's stored run: the leaf's
+ * fingerprint (names the exact event), then the stored levels. */
 static int check_nodes(struct verifier *v, uint64_t leaf,
 		       uint8_t nodes[][HT_HASH_BYTES], unsigned n)
 {
-	for (unsigned i = 0; i < n; i++, v->node_pos++) {
+	const uint8_t *fp = v->fps + (leaf - v->first_leaf) * HT_JOURNAL_FP_BYTES;
+	if (memcmp(fp, nodes[0], HT_JOURNAL_FP_BYTES))
+		return fail(v, "event %llu: leaf hash differs from the journal"
+			       " (event changed or reordered)", LLU(leaf));
+	for (unsigned k = HT_JOURNAL_NODE_LEVEL_MIN; k < n; k++, v->node_pos++) {
 		if (v->node_pos >= v->node_count)
 			return fail(v, "head %llu: stored Merkle nodes missing",
 				    LLU(v->head->seq));
-		if (!memcmp(v->nodes + v->node_pos * HT_HASH_BYTES, nodes[i],
+		if (!memcmp(v->nodes + v->node_pos * HT_HASH_BYTES, nodes[k],
 			    HT_HASH_BYTES))
 			continue;
-		if (i == 0)
-			return fail(v,
-				    "event %llu: leaf hash differs from the"
-				    " journal (event changed or reordered)",
-				    LLU(leaf));
-		return fail(v, "node %llu (level %u above event %llu) differs"
+		return fail(v, "node %llu (level %u, events %llu..%llu) differs"
 			       " from the journal",
-			    LLU(v->node_first + v->node_pos), i, LLU(leaf));
+			    LLU(v->node_first + v->node_pos), k,
+			    LLU(leaf + 1 - ((uint64_t)1 << k)), LLU(leaf));
 	}
 	return 0;
 }
@@ -115,7 +118,8 @@ static int check_event(void *p, uint64_t leaf, const uint8_t *data, size_t len)
 }
 
 static int check_head_fields(struct verifier *v, const struct ht_sth *h,
-			     uint64_t node_first, size_t node_count)
+			     uint64_t node_first, size_t node_count,
+			     size_t fp_count)
 {
 	if (h->seq != v->next_seq)
 		return fail(v, "head %llu: missing (found head %llu next)",
@@ -134,23 +138,28 @@ static int check_head_fields(struct verifier *v, const struct ht_sth *h,
 			     h->time_ns < v->prev.time_ns))
 		return fail(v, "head %llu: tree size or time went backwards",
 			    LLU(h->seq));
-	if (node_first != ht_merkle_node_count(prev_size) ||
-	    node_count != ht_merkle_node_count(h->tree_size) - node_first)
+	if (node_first != ht_journal_node_count(prev_size) ||
+	    node_count != ht_journal_node_count(h->tree_size) - node_first)
 		return fail(v, "head %llu: stored Merkle node run has the wrong"
 			       " range or size", LLU(h->seq));
+	if (fp_count != h->tree_size - prev_size)
+		return fail(v, "head %llu: stored leaf fingerprints have the"
+			       " wrong count", LLU(h->seq));
 	return 0;
 }
 
 static int check_head(void *p, const struct ht_sth *stored,
 		      uint64_t node_first, const uint8_t *nodes,
-		      size_t node_count)
+		      size_t node_count, const uint8_t *fps, size_t fp_count)
 {
 	struct verifier *v = p;
 	struct ht_sth h = *stored;
 	h.hash = v->cfg.hash;
 	h.sign = v->cfg.sign;
-	if (check_head_fields(v, &h, node_first, node_count))
+	if (check_head_fields(v, &h, node_first, node_count, fp_count))
 		return 1;
+	v->fps = fps;
+	v->first_leaf = v->next_leaf;
 	v->head = &h;
 	v->node_first = node_first;
 	v->nodes = nodes;
@@ -220,6 +229,9 @@ static enum ht_err verifier_open(struct verifier *v, const char *data)
 		err = ht_hasher_create(v->cfg.hash, &v->hasher);
 	if (!err)
 		err = ht_ledger_create(&ht_clock_wall, &v->ledger);
+	/* One snapshot for everything: a writer may be committing. */
+	if (!err)
+		err = ht_store_snapshot_begin(v->store);
 	if (!err)
 		err = ht_store_event_count(v->store, &v->total);
 	ht_merkle_frontier_init(&v->f, 0);
@@ -231,6 +243,8 @@ static void verifier_close(struct verifier *v)
 	ht_ledger_destroy(v->ledger);
 	ht_hasher_destroy(v->hasher);
 	ht_key_destroy(v->key);
+	if (v->store)
+		ht_store_snapshot_end(v->store);
 	ht_store_close(v->store);
 }
 

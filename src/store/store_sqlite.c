@@ -15,6 +15,7 @@
  * "Keep the commit path append-only" and docs/internals/store.md.
  */
 #include "huitong/store.h"
+#include "huitong/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,8 +62,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		" credits_posted) VALUES (?1,?2,?3,?4,?5,?6)",
 	[ST_HEAD_INSERT] =
 		"INSERT INTO head(seq, tree_size, time_ns, root, prev_hash, sig,"
-		" node_first, node_count, nodes)"
-		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+		" node_first, node_count, nodes, leaf_fps)"
+		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 	[ST_NODE_HEAD] =
 		"SELECT seq, node_first FROM head WHERE node_first <= ?1"
 		" AND node_count > 0 ORDER BY node_first DESC LIMIT 1",
@@ -194,7 +195,8 @@ static const char schema_v1[] =
 	"CREATE TABLE head(seq INTEGER PRIMARY KEY, tree_size INTEGER NOT NULL,"
 	" time_ns INTEGER NOT NULL, root BLOB NOT NULL, prev_hash BLOB NOT NULL,"
 	" sig BLOB NOT NULL, node_first INTEGER NOT NULL,"
-	" node_count INTEGER NOT NULL, nodes BLOB NOT NULL);"
+	" node_count INTEGER NOT NULL, nodes BLOB NOT NULL,"
+	" leaf_fps BLOB NOT NULL);"
 	"CREATE INDEX head_node_first ON head(node_first);"
 	/* Projections, rebuilt from events; watermark in meta. */
 	"CREATE TABLE transfer_index(id BLOB PRIMARY KEY, leaf INTEGER NOT NULL)"
@@ -314,6 +316,14 @@ static enum ht_err open_db(struct ht_store *s, bool create)
 	sqlite3_extended_result_codes(s->db, 0);
 	if (s->readonly)
 		return exec(s, "PRAGMA query_only=1; PRAGMA cache_size=-65536;");
+	/* 16 KiB pages: a batch's events, balances and Merkle nodes touch a
+	 * quarter as many pages as with 4 KiB (measured +30-60% commits/s,
+	 * docs/performance.md). Only takes effect on a new database. */
+	if (create) {
+		enum ht_err err = exec(s, "PRAGMA page_size=16384;");
+		if (err)
+			return err;
+	}
 	/* FULL: the WAL is fsync'd at every COMMIT, so an acknowledged commit
 	 * survives power loss. A large autocheckpoint keeps checkpoints (and
 	 * their extra fsyncs) rare on the commit path. */
@@ -476,17 +486,20 @@ enum ht_err ht_store_event_count(struct ht_store *s, uint64_t *out)
 	return err;
 }
 
-enum ht_err ht_store_events_each(struct ht_store *s, uint64_t from,
-				 ht_store_event_fn fn, void *ctx)
+enum ht_err ht_store_events_range(struct ht_store *s, uint64_t from,
+				  uint64_t count, ht_store_event_fn fn,
+				  void *ctx)
 {
 	sqlite3_stmt *st;
-	enum ht_err err = prepare(
-		s, "SELECT leaf, data FROM event WHERE leaf >= ?1 ORDER BY leaf",
-		&st);
+	enum ht_err err = prepare(s,
+				  "SELECT leaf, data FROM event WHERE leaf >= ?1"
+				  " ORDER BY leaf LIMIT ?2",
+				  &st);
 	if (err)
 		return err;
 	sqlite3_bind_int64(st, 1, i64(from));
-	int rc = SQLITE_DONE;
+	sqlite3_bind_int64(st, 2, count > INT64_MAX ? -1 : (sqlite3_int64)count);
+	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *data = sqlite3_column_blob(st, 1);
 		int n = sqlite3_column_bytes(st, 1);
@@ -497,6 +510,12 @@ enum ht_err ht_store_events_each(struct ht_store *s, uint64_t from,
 		err = sql_err(s, rc, "events");
 	sqlite3_finalize(st);
 	return err;
+}
+
+enum ht_err ht_store_events_each(struct ht_store *s, uint64_t from,
+				 ht_store_event_fn fn, void *ctx)
+{
+	return ht_store_events_range(s, from, UINT64_MAX, fn, ctx);
 }
 
 enum ht_err ht_store_event_get(struct ht_store *s, uint64_t leaf, uint8_t *out,
@@ -682,13 +701,14 @@ enum ht_err ht_store_heads_each(struct ht_store *s,
 				int (*fn)(void *ctx, const struct ht_sth *h,
 					  uint64_t node_first,
 					  const uint8_t *nodes,
-					  size_t node_count),
+					  size_t node_count,
+					  const uint8_t *fps, size_t fp_count),
 				void *ctx)
 {
 	sqlite3_stmt *st;
 	enum ht_err err = prepare(s,
 				  "SELECT " HEAD_COLS ", node_first, node_count,"
-				  " nodes FROM head ORDER BY seq",
+				  " nodes, leaf_fps FROM head ORDER BY seq",
 				  &st);
 	if (err)
 		return err;
@@ -706,7 +726,13 @@ enum ht_err ht_store_heads_each(struct ht_store *s,
 			count = 0;
 			nodes = NULL;
 		}
-		if (fn(ctx, &h, col_u64(st, 6), nodes, (size_t)count))
+		int fp_bytes = sqlite3_column_bytes(st, 9);
+		const uint8_t *fps = sqlite3_column_blob(st, 9);
+		size_t fp_count = fp_bytes > 0 && fp_bytes % HT_JOURNAL_FP_BYTES == 0
+					  ? (size_t)fp_bytes / HT_JOURNAL_FP_BYTES
+					  : 0;
+		if (fn(ctx, &h, col_u64(st, 6), nodes, (size_t)count,
+		       fp_count ? fps : NULL, fp_count))
 			break;
 	}
 	if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -871,6 +897,9 @@ static enum ht_err commit_head(struct ht_store *s,
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)c->node_count);
 	sqlite3_bind_blob(st, 9, c->node_count ? (const void *)c->nodes : "",
 			  (int)(c->node_count * HT_HASH_BYTES), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 10, c->fps_count ? (const void *)c->fps : "",
+			  (int)(c->fps_count * HT_JOURNAL_FP_BYTES),
+			  SQLITE_STATIC);
 	return step_done(s, st, "head insert");
 }
 
@@ -1068,15 +1097,23 @@ enum ht_err ht_store_transfer_leaf(struct ht_store *s, ht_u128 id,
 	return HT_OK;
 }
 
-static void bind_filter(sqlite3_stmt *st, const struct ht_account_filter *f,
+/* Timestamps are u64 stored bit-for-bit in signed INTEGER columns; hub
+ * timestamps are ns since 1970 and stay below 2^63 (the year 2262), so a
+ * bound at or above 2^63 is clamped: a minimum there matches nothing
+ * (returns false), a maximum there means "no bound". */
+static bool bind_filter(sqlite3_stmt *st, const struct ht_account_filter *f,
 			uint8_t key[16])
 {
+	if (f->timestamp_min > INT64_MAX)
+		return false;
 	u128_be(f->account_id, key);
 	sqlite3_bind_blob(st, 1, key, 16, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, i64(f->timestamp_min));
-	sqlite3_bind_int64(st, 3, f->timestamp_max ? i64(f->timestamp_max)
-						   : INT64_MAX);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)f->timestamp_min);
+	sqlite3_bind_int64(st, 3, f->timestamp_max && f->timestamp_max <= INT64_MAX
+					  ? (sqlite3_int64)f->timestamp_max
+					  : INT64_MAX);
 	sqlite3_bind_int64(st, 4, f->limit);
+	return true;
 }
 
 struct tail_scan {
@@ -1130,9 +1167,10 @@ static enum ht_err indexed_leaves(struct ht_store *s,
 	enum ht_err err = prepare(s, sql, &st);
 	if (err)
 		return err;
-	bind_filter(st, f, key);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)cap);
 	size_t n = 0;
+	if (!bind_filter(st, f, key))
+		cap = 0;
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)cap);
 	int rc = SQLITE_DONE;
 	while (n < cap && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		out[n++] = col_u64(st, 0);
@@ -1204,10 +1242,9 @@ enum ht_err ht_store_account_balances(struct ht_store *s,
 	enum ht_err err = prepare(s, sql, &st);
 	if (err)
 		return err;
-	bind_filter(st, f, key);
-	size_t n = 0;
+	size_t n = 0, limit = bind_filter(st, f, key) ? f->limit : 0;
 	int rc = SQLITE_DONE;
-	while (n < f->limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ht_balance *b = &out[n++];
 		b->account_id = f->account_id;
 		b->timestamp = col_u64(st, 0);
@@ -1216,9 +1253,19 @@ enum ht_err ht_store_account_balances(struct ht_store *s,
 		b->credits_pending = col_u64(st, 3);
 		b->credits_posted = col_u64(st, 4);
 	}
-	if (n < f->limit && rc != SQLITE_DONE)
+	if (n < limit && rc != SQLITE_DONE)
 		err = sql_err(s, rc, "balance history");
 	sqlite3_finalize(st);
 	*n_out = n;
 	return err;
+}
+
+enum ht_err ht_store_snapshot_begin(struct ht_store *s)
+{
+	return exec(s, "BEGIN");
+}
+
+void ht_store_snapshot_end(struct ht_store *s)
+{
+	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 }

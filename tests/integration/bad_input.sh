@@ -121,11 +121,19 @@ def cases():
     c.append(bad("op not a string", b'{"op":4,"ids":["1"]}', err()))
     c.append(bad("unknown top-level field", b'{"op":"lookup_accounts","ids":["1"],"colour":"red"}', err("colour")))
     c.append(("keys in any order", b'{"ids":["1"],"op":"lookup_accounts"}', LOOKUP1_OK))
+    c.append(("whitespace around the object", b'  \t' + LOOKUP1 + b' \t ', LOOKUP1_OK))
+    x = t()
+    c.append(bad("duplicate key (two amounts): rejected, not resolved silently",
+                 raw_ct(json.dumps(x)[:-1].encode() + b', "amount": "2"}'), err(), ids=[x["id"]]))
+    c.append(bad("duplicate op key", b'{"op":"lookup_accounts","op":"create_accounts","ids":["1"]}', err()))
     # --- ids: 0 and 2^128-1 parse; the engine answers
     c.append(("transfer id 0 → engine result", ct(t(id="0")), res("id_must_not_be_zero")))
     c.append(("transfer id 2^128-1 → engine result", ct(t(id=INT_MAX)), res("id_must_not_be_int_max")))
     c.append(("account id 0 → engine result", b'{"op":"create_accounts","accounts":[{"id":"0","ledger":156,"code":1}]}',
               ("json", {"results": [{"index": 0, "result": "id_must_not_be_zero"}]})))
+    x = t()
+    c.append(("id with leading zeros is the same number (common.h)", ct(dict(x, id="000" + x["id"])),
+              ("json", {"results": [{"index": 0, "id": x["id"], "result": "ok"}]})))
     c.append(("debit account 2^128-1 → engine result", ct(t(debit_account_id=INT_MAX)),
               res("debit_account_id_must_not_be_int_max")))
     for label, v in [("non-numeric", "abc"), ("negative", "-1"), ("fractional", "1.5"),
@@ -383,6 +391,9 @@ def run_cli(tmp, data):
         ("ledger apply two input files", ["ledger", "apply", "--data", data, "a", "b"]),
         ("ledger apply missing input file", ["ledger", "apply", "--data", data, os.path.join(tmp, "nope.jsonl")]),
         ("ledger apply on an uninitialised store", ["ledger", "apply", "--data", os.path.join(tmp, "nostore")]),
+        ("ledger apply on a postgresql:// URL (no server)",
+         ["ledger", "apply", "--data", "postgresql://127.0.0.1:1/none"]),
+        ("ledger apply with a directory as input file", ["ledger", "apply", "--data", data, tmp]),
         ("init without --data", ["init"]),
         ("init --hash md5", ["init", "--data", d2, "--hash", "md5"]),
         ("init --sign rsa", ["init", "--data", d2, "--sign", "rsa"]),

@@ -18,15 +18,25 @@
 #      acknowledged oks answers exists;
 #      (b) the store opened (the hub checks replayed against stored
 #      balances) and every account's four balances equal those implied by
-#      the transfers present (posts, voids and open pending transfers
-#      included), and per ledger debits equal credits;
-#      (c) `huitong journal verify` exits 0 (every round; in a soak every
-#      10th round and the last: HT_CRASH_VERIFY_EVERY).
+#      the transfers present (posts, voids, expiries and open pending
+#      transfers included), per ledger debits equal credits, and
+#      get_account_transfers / get_account_balances agree with the
+#      transfers present (every 4th round is an expiry round: some pending
+#      transfers have timeout_s 1 and the checks wait until they are due);
+#      (c) `huitong journal verify` exits 0 (every 5th round and after the
+#      last; every 25th in a soak: HT_CRASH_VERIFY_EVERY);
+#   every 5th round, another journal verify runs while the writer commits
+#   and must pass too. Then three write-failure rounds (fresh stores, a file
+#   size limit makes a commit fail with EFBIG: apply must exit 2 by itself
+#   and the same checks hold), and two negative controls: on copies of the
+#   store, a stored balance or an event changed by one must make open and
+#   verify fail.
 #
 #   HUITONG            the binary (ctest sets it; default build/huitong)
 #   HT_CRASH_ROUNDS    rounds (default 50; HT_SOAK=1 makes it 500)
-#   HT_CRASH_SEED      seed of the first round (default: from the clock;
-#                      printed so a failure can be replayed)
+#   HT_CRASH_SEED      seed (default: from the clock; printed so the random
+#                      choices can be repeated — the kill points depend on
+#                      timing)
 #   HT_KEEP=1          keep the store and print where it is
 # Ends with "N passed, M failed"; exits 1 on any failure.
 set -uo pipefail
@@ -43,17 +53,17 @@ rounds=${HT_CRASH_ROUNDS:-50}
 seed=${HT_CRASH_SEED:-$(date +%s%N | cut -c8-16)}
 
 exec python3 - "$bin" "$rounds" "$seed" <<'PY'
-import collections, json, os, random, shutil, signal, subprocess, sys, tempfile, threading, time
+import collections, itertools, json, os, random, resource, shutil, signal, subprocess, sys, tempfile, threading, time
 
 BIN, ROUNDS, SEED = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-# journal verify rechecks the whole store (O(events + heads)): every round
-# by default, every 10th (and the last) in a soak, where the store grows
-# large.
-VERIFY_EVERY = int(os.environ.get("HT_CRASH_VERIFY_EVERY", "10" if os.environ.get("HT_SOAK") == "1" else "1"))
+# journal verify rechecks the whole store, O(events + heads) with one
+# signature check per head (~0.3 ms for SM2), so it dominates a round once
+# the store has grown: run it every 5th round (25th in a soak) and after the
+# last. The damage it looks for accumulates, so it is still found.
+VERIFY_EVERY = int(os.environ.get("HT_CRASH_VERIFY_EVERY", "25" if os.environ.get("HT_SOAK") == "1" else "5"))
 KEEP = os.environ.get("HT_KEEP") == "1"
 LEDGER = 156
 BATCH_MAX = 8190
-U64_MAX = 2**64 - 1
 
 PLAIN = [1, 2, 3, 4]                       # no limits: sources of money
 LIMITED = list(range(5, 17))               # debits_must_not_exceed_credits
@@ -72,6 +82,8 @@ VALIDATION = {  # codes a retry of the same body answers again (checked
     "timeout_reserved_for_pending_transfer", "closing_transfer_must_be_pending",
     "amount_must_not_be_zero", "ledger_must_not_be_zero", "code_must_not_be_zero",
     "id_must_not_be_zero", "id_must_not_be_int_max"}
+TIMES = {}   # seconds spent in the last check run and journal verify
+DUMMY_IDS = itertools.count(9 * 10**15)   # the check run's expiry triggers
 SEEN = collections.Counter()   # acknowledged result codes, all rounds
 NOT_BURNED = {"linked_event_failed", "linked_event_chain_open", "id_already_failed"}
 
@@ -112,6 +124,7 @@ class Generator:
     def __init__(self):
         self.next_id = 10**6
         self.pendings = []   # (id, amount) of pending transfers sent
+        self.short_timeouts = False   # this round: some pending expire in 1 s
 
     def new_id(self):
         self.next_id += 1
@@ -130,7 +143,8 @@ class Generator:
             amount = rng.randint(1, 40000)
             self.pendings.append((tid, amount))
             return tr(tid, dr, cr, amount, ["pending"],
-                      timeout_s=rng.choice([0, 86400]))
+                      timeout_s=1 if self.short_timeouts and rng.random() < 0.5
+                      else rng.choice([0, 86400]))
         if k < 0.70 and self.pendings:   # post or void an earlier pending
             pid, pamount = rng.choice(self.pendings[-400:])
             t = {"id": str(tid), "pending_id": str(pid)}
@@ -162,7 +176,9 @@ class Generator:
 
     def batch(self, rng):
         events = []
-        n = rng.randint(1, 30)
+        # Small batches: many commits (kill points) per round while the
+        # store, which every round's checks rescan, grows slowly.
+        n = rng.randint(1, 12)
         while len(events) < n:
             if rng.random() < 0.15:   # a chain of 2..4
                 chain = [self.event(rng) for _ in range(rng.randint(2, 4))]
@@ -181,7 +197,10 @@ class Model:
 
     def __init__(self):
         self.bal = {a: [0, 0, 0, 0] for a in ACCOUNTS + [OTHER_LEDGER]}  # dp dP cp cP
-        self.pending = {}   # id -> (dr, cr, amount, state: open/posted/voided)
+        self.pending = {}   # id -> (dr, cr, amount, state: open/posted/voided/expired)
+        self.short = set()  # pending ids with timeout_s 1, not yet expired
+        self.by_account = collections.defaultdict(list)  # account -> [(ts, id)]
+        self.expiries = collections.Counter()            # account -> expiries
 
     def apply(self, t, problems):
         flags = set(t["flags"])
@@ -189,6 +208,8 @@ class Model:
         if dr not in self.bal or cr not in self.bal:
             problems.append(f"transfer {t['id']} present with unknown accounts {dr}/{cr}")
             return
+        for a in (dr, cr):
+            self.by_account[a].append((int(t["timestamp"]), t["id"]))
         if "post_pending_transfer" in flags or "void_pending_transfer" in flags:
             pid = int(t["pending_id"])
             p = self.pending.get(pid)
@@ -214,9 +235,24 @@ class Model:
             self.bal[dr][0] += amt
             self.bal[cr][2] += amt
             self.pending[int(t["id"])] = (dr, cr, amt, "open")
+            if t.get("timeout_s") == 1:
+                self.short.add(int(t["id"]))
         else:
             self.bal[dr][1] += amt
             self.bal[cr][3] += amt
+
+    def expire_short(self):
+        """Every pending transfer with timeout_s 1 still open has expired:
+        the check run's create came more than a second after the kill."""
+        for pid in self.short:
+            dr, cr, amt, state = self.pending[pid]
+            if state == "open":
+                self.bal[dr][0] -= amt
+                self.bal[cr][2] -= amt
+                self.pending[pid] = (dr, cr, amt, "expired")
+                self.expiries[dr] += 1
+                self.expiries[cr] += 1
+        self.short.clear()
 
 
 def chunks(xs, n):
@@ -230,12 +266,21 @@ def strip_linked(t):
     return t
 
 
-def crash_round(data, gen, rng, from_start):
+def crash_round(data, gen, rng, from_start, live_verify, problems, fsize_max=None):
     """Feed generated lines to an apply process and SIGKILL it. Returns
-    (sent lines as dicts, acknowledged responses, kill delay ms, rc, stderr)."""
+    (sent lines as dicts, acknowledged responses, kill delay ms, rc, stderr).
+    With live_verify, `journal verify` runs while the writer commits: an
+    auditor may check the store at any time, and a store being written is
+    intact (verify must check one consistent snapshot).
+    With fsize_max, the process may not grow any file past that many bytes
+    (RLIMIT_FSIZE, SIGXFSZ ignored: the write fails with EFBIG) and is not
+    killed: it must stop by itself, exit 2, when a commit fails."""
+    def limit_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_max, fsize_max))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     p = subprocess.Popen([BIN, "ledger", "apply", "--data", data, "-"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, preexec_fn=limit_files if fsize_max else None)
     sent, acked = [], []
     first = threading.Event()
     gen_rng = random.Random(rng.random())
@@ -278,7 +323,19 @@ def crash_round(data, gen, rng, from_start):
     delay_ms = rng.randint(50, 600)
     if not from_start:
         first.wait(30)
-    time.sleep(delay_ms / 1000)
+    verifier = None
+    if live_verify:
+        first.wait(30)
+        verifier = subprocess.Popen([BIN, "journal", "verify", "--data", data], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if fsize_max:
+        delay_ms = 0
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            problems.append("the write limit did not stop `ledger apply` within 60 s")
+    else:
+        time.sleep(delay_ms / 1000)
     try:
         os.kill(p.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -287,10 +344,15 @@ def crash_round(data, gen, rng, from_start):
     for t in threads[1:]:
         t.join(10)
     threads[0].join(10)
+    if verifier:
+        vout = verifier.communicate(timeout=300)[0].decode("utf-8", "replace").strip()
+        if verifier.returncode != 0:
+            problems.append(f"journal verify run while the writer committed exited "
+                            f"{verifier.returncode}: {vout[:300]}")
     return sent, acked, delay_ms, rc, (err[0].decode("utf-8", "replace") if err else "")
 
 
-def check_round(data, sent, acked, model, problems):
+def check_round(data, sent, acked, model, problems, expiry):
     """(a), (b) and the retries. Mutates model."""
     n_ok = n_fail = 0
     ack_ok, ack_fail = [], []   # (event, result)
@@ -335,8 +397,22 @@ def check_round(data, sent, acked, model, problems):
     lines = [json.dumps({"op": "lookup_transfers", "ids": c}) for c in lookups]
     lines += [json.dumps({"op": "create_transfers", "transfers": c})
               for c in chunks(retries + sample, BATCH_MAX)]
+    # A create call expires what is due (timeout_s 1 in an expiry round).
+    dummy = tr(next(DUMMY_IDS), MISSING, 1, 1)
+    lines.append(json.dumps({"op": "create_transfers", "transfers": [dummy]}))
+    # The projections (per-account index, balance history) after the crash.
+    queried = HISTORY + [LIMITED[len(SEEN) % len(LIMITED)]]
+    for a in queried:
+        lines.append(json.dumps({"op": "get_account_transfers", "account_id": str(a), "limit": BATCH_MAX,
+                                 "debits": True, "credits": True, "reversed": True}))
+    for a in HISTORY:
+        lines.append(json.dumps({"op": "get_account_balances", "account_id": str(a), "limit": BATCH_MAX,
+                                 "debits": True, "credits": True, "reversed": True}))
+    nq = len(queried) + len(HISTORY)
     lines.append(json.dumps({"op": "lookup_accounts", "ids": [str(a) for a in model.bal]}))
+    t0 = time.monotonic()
     out, p = apply(data, lines)
+    TIMES["check"] = time.monotonic() - t0
     if p.returncode != 0 or len(out) != len(lines):
         problems.append(f"check run: `ledger apply` exited {p.returncode} with {len(out)}/{len(lines)} "
                         f"lines (the store did not open cleanly?): {p.stderr.strip()[:500]}")
@@ -373,7 +449,9 @@ def check_round(data, sent, acked, model, problems):
             problems.append(f"transfer {e['id']} failed with {r} when acknowledged but is present")
     # retries
     k = len(lookups)
-    got = [r for o in out[k:-1] for r in o.get("results", [])]
+    got = [r for o in out[k:-2 - nq] for r in o.get("results", [])]
+    if [r.get("result") for r in out[-2 - nq].get("results", [])] != ["debit_account_not_found"]:
+        problems.append(f"check run: the expiry trigger got {out[-2 - nq]}")
     if len(got) != len(retries) + len(sample):
         problems.append(f"retries: {len(got)} results for {len(retries) + len(sample)} events: {out[k:k + 1]}")
     else:
@@ -388,6 +466,8 @@ def check_round(data, sent, acked, model, problems):
     # (b) balances implied by the transfers present
     for t in sorted(present.values(), key=lambda t: int(t["timestamp"])):
         model.apply(t, problems)
+    if expiry:
+        model.expire_short()
     accounts = {int(a["id"]): a for a in out[-1].get("accounts", [])}
     names = ["debits_pending", "debits_posted", "credits_pending", "credits_posted"]
     sums = [0, 0, 0, 0]
@@ -402,6 +482,24 @@ def check_round(data, sent, acked, model, problems):
             problems.append(f"account {aid}: balances {dict(zip(names, have))}, "
                             f"the present transfers imply {dict(zip(names, want))}")
             model.bal[aid] = have   # resynchronise so one bug is reported once
+    # get_account_transfers: the newest transfers of the account, as present
+    queries = out[-1 - nq:-1]
+    for a, o in zip(queried, queries):
+        want = [i for _, i in sorted(model.by_account[a], reverse=True)[:BATCH_MAX]]
+        have = [t.get("id") for t in o.get("transfers", [])]
+        if have != want:
+            diff = next((j for j, (x, y) in enumerate(zip(have, want)) if x != y), min(len(have), len(want)))
+            problems.append(f"get_account_transfers {a}: {len(have)} transfers, the present ones are "
+                            f"{len(want)}; first difference at {diff}: {have[diff:diff + 3]} vs {want[diff:diff + 3]}")
+    # get_account_balances: one snapshot per change, the newest equal to now
+    for a, o in zip(HISTORY, queries[len(queried):]):
+        snaps = o.get("balances", [])
+        n_want = min(BATCH_MAX, len(model.by_account[a]) + model.expiries[a])
+        if len(snaps) != n_want:
+            problems.append(f"get_account_balances {a}: {len(snaps)} snapshots, expected {n_want} "
+                            f"({len(model.by_account[a])} transfers, {model.expiries[a]} expiries)")
+        if snaps and [int(snaps[0][n]) for n in names] != model.bal[a]:
+            problems.append(f"get_account_balances {a}: newest snapshot {snaps[0]} differs from the balances {model.bal[a]}")
     if sums[0] != sums[2] or sums[1] != sums[3]:
         problems.append(f"ledger {LEDGER}: debits {sums[0]}/{sums[1]} != credits {sums[2]}/{sums[3]} (pending/posted)")
     return n_ok, n_fail, len(present)
@@ -430,6 +528,88 @@ def setup(data, model, problems):
         model.apply(dict(t, flags=[], timestamp="0"), problems)
 
 
+def tamper_checks(tmp, data):
+    """Negative controls: the checks above must be able to fail. On copies
+    of the store, (1) a stored balance off by one must make open fail
+    (exit 2) and journal verify fail (exit 1); (2) one ordinary transfer
+    event's amount off by one must do the same. Knows the SQLite schema (docs/internals/
+    store.md); if that changes, this says so instead of passing."""
+    import sqlite3
+    results = []
+    for name, sql in [
+        ("stored balance off by one",
+         "UPDATE account SET credits_posted = credits_posted + 1 "
+         "WHERE slot = (SELECT min(slot) FROM account)"),
+        ("event amount off by one", None),
+    ]:
+        copy = os.path.join(tmp, "tampered")
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(data, copy)
+        try:
+            db = sqlite3.connect(os.path.join(copy, "huitong.db"))
+            if sql:
+                changed = db.execute(sql).rowcount
+            else:   # an ordinary transfer event (kind 2, flags 0 at bytes
+                    # 79..80; amount at 65..72, ledger.h). Not a pending one:
+                    # its post or void would carry the change along and the
+                    # final balances could stay the same.
+                rows = db.execute(
+                    "SELECT leaf, data FROM event WHERE substr(data, 1, 1) = x'02' "
+                    "AND substr(data, 80, 2) = x'0000' ORDER BY leaf").fetchall()
+                leaf, blob = rows[len(rows) // 2]   # the setup made 12 at least
+                blob = bytearray(blob)
+                blob[72] ^= 1
+                changed = db.execute("UPDATE event SET data = ? WHERE leaf = ?",
+                                     (bytes(blob), leaf)).rowcount
+            db.commit()
+            db.close()
+        except (sqlite3.Error, TypeError, IndexError) as e:
+            results.append((name, f"could not tamper with the store (schema changed?): {e}"))
+            continue
+        if changed != 1:
+            results.append((name, f"tampering changed {changed} rows"))
+            continue
+        a = run(["ledger", "apply", "--data", copy, "-"], '{"op":"lookup_accounts","ids":["1"]}\n')
+        v = run(["journal", "verify", "--data", copy])
+        problem = None
+        if a.returncode != 2:
+            problem = f"ledger apply on it exited {a.returncode}, expected 2: {a.stdout[:200]}"
+        elif v.returncode != 1:
+            problem = f"journal verify on it exited {v.returncode}, expected 1: {(v.stdout + v.stderr)[:200]}"
+        results.append((name, problem, a.stderr.strip()[:150], (v.stdout + v.stderr).strip()[:150]))
+    shutil.rmtree(os.path.join(tmp, "tampered"), ignore_errors=True)
+    return results
+
+
+def write_failure_rounds(tmp, rng, count):
+    """Failure injection: a fresh store, then `ledger apply` with a file
+    size limit a little above the store's current files, so a commit fails
+    with an I/O error at a random point. apply must exit 2 having printed
+    only durable results; the same checks as after a kill must hold."""
+    results = []
+    for k in range(1, count + 1):
+        data = os.path.join(tmp, f"write-failure-{k}")
+        model, gen, problems = Model(), Generator(), []
+        setup(data, model, problems)
+        if problems:
+            results.append((k, problems, ""))
+            continue
+        size = max(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
+        limit = size + rng.randint(16, 512) * 1024
+        sent, acked, _, rc, err = crash_round(data, gen, rng, False, False, problems, fsize_max=limit)
+        if rc != 2 or not err.strip():
+            problems.append(f"apply exited {rc} (expected 2, the store failed) with stderr {err.strip()[:300]!r}")
+        n_ok, n_fail, n_present = check_round(data, sent, acked, model, problems, False)
+        v = run(["journal", "verify", "--data", data])
+        if v.returncode != 0:
+            problems.append(f"journal verify exited {v.returncode}: {(v.stdout + v.stderr).strip()[:300]}")
+        results.append((k, problems, f"files limited to {limit} bytes; {len(acked)}/{len(sent)} lines "
+                                     f"acknowledged ({n_ok} ok, {n_fail} failed), {n_present} present; "
+                                     f"apply said {err.strip().splitlines()[-1][:120] if err.strip() else ''!r}"))
+        shutil.rmtree(data, ignore_errors=True)
+    return results
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="ht-crash-")
     data = os.path.join(tmp, "data")
@@ -448,21 +628,29 @@ def main():
         rng = random.Random(SEED + rnd)
         problems = []
         from_start = rng.random() < 0.2
-        sent, acked, delay, rc, err = crash_round(data, gen, rng, from_start)
+        expiry = rnd % 4 == 0
+        gen.short_timeouts = expiry
+        live = rnd % 5 == 2
+        sent, acked, delay, rc, err = crash_round(data, gen, rng, from_start, live, problems)
+        if expiry:
+            time.sleep(1.1)   # every timeout_s 1 of this round is now due
         if rc not in (-signal.SIGKILL, 0):
             problems.append(f"apply exited {rc} before the kill: {err.strip()[:500]}")
-        n_ok, n_fail, n_present = check_round(data, sent, acked, model, problems)
+        n_ok, n_fail, n_present = check_round(data, sent, acked, model, problems, expiry)
         # Post and void what is really there: every open pending transfer,
         # and some resolved ones (already_posted / already_voided).
         gen.pendings = [(pid, p[2]) for pid, p in model.pending.items() if p[3] != "open"][-50:] + \
                        [(pid, p[2]) for pid, p in model.pending.items() if p[3] == "open"][-350:]
+        t1 = time.monotonic()
         v = run(["journal", "verify", "--data", data]) if rnd % VERIFY_EVERY == 0 or rnd == ROUNDS else None
+        TIMES["verify"] = time.monotonic() - t1 if v is not None else 0
         if v is not None and v.returncode != 0:
             problems.append(f"journal verify exited {v.returncode}: {(v.stdout + v.stderr).strip()[:500]}")
         dt = time.monotonic() - t0
-        what = (f"killed after {delay} ms{' from start' if from_start else ''}; "
+        what = (f"{'expiry round, ' if expiry else ''}{'verify while writing, ' if live else ''}killed after {delay} ms{' from start' if from_start else ''}; "
                 f"{len(acked)}/{len(sent)} lines acknowledged ({n_ok} ok, {n_fail} failed), "
-                f"{n_present} present; {dt:.1f}s")
+                f"{n_present} present; {dt:.1f}s, check {TIMES.get('check', 0):.1f}s, "
+                + (f"verify {TIMES['verify']:.1f}s" if TIMES["verify"] else "no verify"))
         if problems:
             failed += 1
             print(f"round {rnd}: FAIL ({what}; seed {SEED})")
@@ -474,6 +662,22 @@ def main():
             passed += 1
             print(f"round {rnd}: ok ({what})")
         sys.stdout.flush()
+    for k, probs, what in write_failure_rounds(tmp, random.Random(SEED), 3):
+        if probs:
+            failed += 1
+            print(f"write failure {k}: FAIL ({what})")
+            for pr in probs[:15]:
+                print(f"  - {pr}")
+        else:
+            passed += 1
+            print(f"write failure {k}: ok ({what})")
+    for r in tamper_checks(tmp, data):
+        if r[1]:
+            failed += 1
+            print(f"negative control ({r[0]}): FAIL: {r[1]}")
+        else:
+            passed += 1
+            print(f"negative control ({r[0]}): ok (open: {r[2]!r}; verify: {r[3]!r})")
     print(f"crash: {ROUNDS} rounds in {time.monotonic() - t_all:.0f}s; acknowledged results: "
           + ", ".join(f"{k} {v}" for k, v in SEEN.most_common()))
     if KEEP:

@@ -66,8 +66,14 @@ for hash in sm3 sha256; do
   expect_fail "changed head signature" "head 7: bad signature" \
     "UPDATE head SET sig = substr(sig,1,10) || x'00' || substr(sig,12) WHERE seq=7;"
   expect_fail "deleted head" "head 4: missing" "DELETE FROM head WHERE seq=4;"
-  expect_fail "changed Merkle node" "(node [0-9]+|event [0-9]+:)" \
-    "UPDATE head SET nodes = substr(nodes,1,64) || zeroblob(32) || substr(nodes,97) WHERE seq=6;"
+  expect_fail "changed Merkle node" "node [0-9]+ \\(level [0-9]+, events [0-9]+\\.\\.[0-9]+\\) differs" \
+    "UPDATE head SET nodes = zeroblob(32) || substr(nodes, 33)
+       WHERE seq = (SELECT seq FROM head WHERE node_count > 0 ORDER BY seq LIMIT 1 OFFSET 2);"
+  expect_fail "changed leaf fingerprint" "event 70: leaf hash differs" \
+    "UPDATE head SET leaf_fps = substr(leaf_fps, 1, 4 * (70 - (SELECT tree_size FROM head h2 WHERE h2.seq = head.seq - 1)))
+                               || x'00000000' ||
+                               substr(leaf_fps, 4 * (70 - (SELECT tree_size FROM head h2 WHERE h2.seq = head.seq - 1)) + 5)
+       WHERE seq = (SELECT min(seq) FROM head WHERE tree_size > 70);"
   expect_fail "changed balance" "account 3: stored balances differ" \
     "UPDATE account SET credits_posted = credits_posted + 1 WHERE slot=2;"
   expect_fail "deleted account row" "account rows: 9 stored, 10 in the journal" \
