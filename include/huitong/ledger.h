@@ -460,6 +460,13 @@ uint64_t ht_ledger_last_timestamp(const struct ht_ledger *l);
 size_t ht_ledger_account_index(const struct ht_ledger *l,
 			       const struct ht_account *a);
 
+/* True when the engine's account with the stored row's id sits at `slot`
+ * and has the row's ledger, code, flags and four balances: the check that
+ * stored balances agree with the replayed events (hub open, journal
+ * verify). */
+bool ht_ledger_account_matches(const struct ht_ledger *l, size_t slot,
+			       const struct ht_account *stored);
+
 /* Iterate over all accounts in creation order; fn returns non-zero to
  * stop. */
 void ht_ledger_accounts_each(const struct ht_ledger *l,

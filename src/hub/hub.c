@@ -222,14 +222,8 @@ struct compare_ctx {
 static int compare_account(void *p, uint64_t slot, const struct ht_account *s)
 {
 	struct compare_ctx *c = p;
-	const struct ht_account *m = ht_ledger_account_get(c->hub->ledger, s->id);
 	c->hub->accounts_committed++;
-	if (!m || ht_ledger_account_index(c->hub->ledger, m) != slot ||
-	    m->debits_pending != s->debits_pending ||
-	    m->debits_posted != s->debits_posted ||
-	    m->credits_pending != s->credits_pending ||
-	    m->credits_posted != s->credits_posted || m->flags != s->flags ||
-	    m->ledger != s->ledger || m->code != s->code) {
+	if (!ht_ledger_account_matches(c->hub->ledger, slot, s)) {
 		char id[HT_U128_DEC_SIZE];
 		fprintf(stderr,
 			"huitong: store: account %s (slot %llu): stored balances"
@@ -275,8 +269,6 @@ static enum ht_err load_head(struct ht_hub *hub)
 	enum ht_err err = ht_store_head_last(hub->store, &hub->head);
 	if (err)
 		return err == HT_ERR_NOT_FOUND ? HT_ERR_CORRUPT : err;
-	hub->head.hash = hub->cfg.hash;
-	hub->head.sign = hub->cfg.sign;
 	if (ht_sth_verify(hub->key, &hub->head) != HT_OK) {
 		fprintf(stderr, "huitong: store: head %llu has a bad signature\n",
 			(unsigned long long)hub->head.seq);
@@ -655,22 +647,15 @@ enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
 
 enum ht_err ht_hub_head(struct ht_hub *hub, struct ht_sth *out)
 {
-	if (hub->readonly) {
-		enum ht_err err = ht_store_head_last(hub->store, out);
-		out->hash = hub->cfg.hash;
-		out->sign = hub->cfg.sign;
-		return err;
-	}
+	if (hub->readonly)
+		return ht_store_head_last(hub->store, out);
 	*out = hub->head;
 	return HT_OK;
 }
 
 enum ht_err ht_hub_head_at(struct ht_hub *hub, uint64_t seq, struct ht_sth *out)
 {
-	enum ht_err err = ht_store_head_get(hub->store, seq, out);
-	out->hash = hub->cfg.hash;
-	out->sign = hub->cfg.sign;
-	return err;
+	return ht_store_head_get(hub->store, seq, out);
 }
 
 /* ---- lookups ------------------------------------------------------------ */

@@ -154,8 +154,6 @@ static int check_head(void *p, const struct ht_sth *stored,
 {
 	struct verifier *v = p;
 	struct ht_sth h = *stored;
-	h.hash = v->cfg.hash;
-	h.sign = v->cfg.sign;
 	if (check_head_fields(v, &h, node_first, node_count, fp_count))
 		return 1;
 	v->fps = fps;
@@ -207,10 +205,7 @@ static int compare_account(void *p, uint64_t slot, const struct ht_account *s)
 	if (!m)
 		return fail(v, "account %s (slot %llu): no event created it",
 			    ht_u128_format(s->id, id), LLU(slot));
-	if (m->debits_pending != s->debits_pending ||
-	    m->debits_posted != s->debits_posted ||
-	    m->credits_pending != s->credits_pending ||
-	    m->credits_posted != s->credits_posted || m->flags != s->flags)
+	if (!ht_ledger_account_matches(v->ledger, slot, s))
 		return fail(v, "account %s: stored balances differ from the"
 			       " journal's events", ht_u128_format(s->id, id));
 	return 0;

@@ -75,6 +75,8 @@ struct ht_store {
 	int lock_fd;            /* -1 for readers */
 	bool readonly;
 	bool poisoned;
+	enum ht_hash_alg hash;  /* from meta, stamped on every head read */
+	enum ht_sign_alg sign;
 	sqlite3_stmt *stmt[ST__COUNT];
 };
 
@@ -418,10 +420,15 @@ enum ht_err ht_store_open(const char *data, bool readonly, struct ht_store **out
 		err = migrate(s);
 	if (!err && !readonly)
 		err = prepare_all(s);
+	struct ht_store_config cfg;
+	if (!err)
+		err = ht_store_get_config(s, &cfg);
 	if (err) {
 		ht_store_close(s);
 		return err;
 	}
+	s->hash = cfg.hash;
+	s->sign = cfg.sign;
 	*out = s;
 	return HT_OK;
 }
@@ -659,7 +666,8 @@ static enum ht_err head_from_row(struct ht_store *s, sqlite3_stmt *st,
 	    !col_blob(st, 5, h->sig, sizeof h->sig, &h->sig_len) ||
 	    n1 != HT_HASH_BYTES || n2 != HT_HASH_BYTES)
 		return HT_ERR_CORRUPT;
-	(void)s;
+	h->hash = s->hash;
+	h->sign = s->sign;
 	return HT_OK;
 }
 
