@@ -138,4 +138,32 @@ enum ht_err ht_merkle_frontier_root(const struct ht_merkle_frontier *f,
 				    struct ht_hasher *h,
 				    uint8_t out[HT_HASH_BYTES]);
 
+/*
+ * Range proofs: that the leaves [first, first + count) are in the tree of
+ * the first `size` leaves, with O(log size) hashes whatever count is (a
+ * batch's receipt). The proof holds MTH of every maximal subtree of RFC
+ * 9162's tree that lies wholly outside the range and whose parent overlaps
+ * it, in the order a depth-first, left-to-right walk of the tree meets
+ * them. For count 1 these are the inclusion proof's hashes, in walk order
+ * (left siblings top-down, then right siblings bottom-up). The
+ * verifier replays the same walk with the range's leaf hashes. count >= 1,
+ * first + count <= size; proof holds HT_PROOF_HASHES_MAX hashes (a range
+ * proof has at most 2 * 63 + 1).
+ * Errors: HT_ERR_INVALID (empty or out-of-tree range), those of node.
+ */
+enum ht_err ht_merkle_range_proof(struct ht_hasher *h, uint64_t first,
+				  uint64_t count, uint64_t size,
+				  ht_merkle_node_fn node, void *ctx,
+				  uint8_t proof[][HT_HASH_BYTES],
+				  size_t *n_out);
+
+/* Verify a range proof: leaf_hashes[0..count) are the leaf hashes of the
+ * range. HT_OK, or HT_ERR_VERIFY (wrong hashes, wrong number of hashes,
+ * bad range), HT_ERR_NOMEM. */
+enum ht_err ht_merkle_verify_range(struct ht_hasher *h, uint64_t first,
+				   uint64_t count, uint64_t size,
+				   const uint8_t leaf_hashes[][HT_HASH_BYTES],
+				   const uint8_t proof[][HT_HASH_BYTES],
+				   size_t n, const uint8_t root[HT_HASH_BYTES]);
+
 #endif

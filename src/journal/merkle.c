@@ -436,3 +436,131 @@ enum ht_err ht_merkle_frontier_root(const struct ht_merkle_frontier *f,
 	}
 	return HT_OK;
 }
+
+/* ---- range proofs ---------------------------------------------------- */
+
+/*
+ * The walk both sides share: RFC 9162's tree of [lo, hi) splits at the
+ * largest power of two below its width. A subtree wholly inside the range
+ * is the verifier's to compute; one wholly outside it is a proof hash; one
+ * that straddles an edge of the range is split again. Depth <= 64.
+ */
+struct range_walk {
+	struct ht_hasher *h;
+	uint64_t first, end;             /* the range [first, end) */
+	/* prover */
+	ht_merkle_node_fn node;
+	void *ctx;
+	uint8_t (*proof)[HT_HASH_BYTES];
+	size_t n;
+	/* verifier */
+	const uint8_t (*leaves)[HT_HASH_BYTES];
+	const uint8_t (*given)[HT_HASH_BYTES];
+	size_t given_n, used;
+};
+
+static bool outside(const struct range_walk *w, uint64_t lo, uint64_t hi)
+{
+	return hi <= w->first || lo >= w->end;
+}
+
+static enum ht_err range_prove(struct range_walk *w, uint64_t lo, uint64_t hi)
+{
+	if (lo >= w->first && hi <= w->end)
+		return HT_OK;
+	uint64_t k = split_point(hi - lo);
+	uint64_t half[2][2] = {{lo, lo + k}, {lo + k, hi}};
+	for (int i = 0; i < 2; i++) {
+		enum ht_err err;
+		if (outside(w, half[i][0], half[i][1])) {
+			HT_ASSERT(w->n < HT_PROOF_HASHES_MAX);
+			err = range_hash(w->h, half[i][0], half[i][1], w->node,
+					 w->ctx, w->proof[w->n++]);
+		} else {
+			err = range_prove(w, half[i][0], half[i][1]);
+		}
+		if (err)
+			return err;
+	}
+	return HT_OK;
+}
+
+enum ht_err ht_merkle_range_proof(struct ht_hasher *h, uint64_t first,
+				  uint64_t count, uint64_t size,
+				  ht_merkle_node_fn node, void *ctx,
+				  uint8_t proof[][HT_HASH_BYTES],
+				  size_t *n_out)
+{
+	HT_ASSERT(h && node && proof && n_out);
+	*n_out = 0;
+	if (count == 0 || first >= size || count > size - first)
+		return HT_ERR_INVALID;
+	struct range_walk w = {.h = h, .first = first, .end = first + count,
+			       .node = node, .ctx = ctx, .proof = proof};
+	enum ht_err err = range_prove(&w, 0, size);
+	if (!err)
+		*n_out = w.n;
+	return err;
+}
+
+/* MTH of leaves [lo, hi) of the range, from their leaf hashes. */
+static enum ht_err range_mth(struct range_walk *w, uint64_t lo, uint64_t hi,
+			     uint8_t out[HT_HASH_BYTES])
+{
+	if (hi - lo == 1) {
+		memcpy(out, w->leaves[lo - w->first], HT_HASH_BYTES);
+		return HT_OK;
+	}
+	uint64_t k = split_point(hi - lo);
+	uint8_t left[HT_HASH_BYTES], right[HT_HASH_BYTES];
+	enum ht_err err = range_mth(w, lo, lo + k, left);
+	if (!err)
+		err = range_mth(w, lo + k, hi, right);
+	return err ? err : ht_merkle_node_hash(w->h, left, right, out);
+}
+
+static enum ht_err range_root(struct range_walk *w, uint64_t lo, uint64_t hi,
+			      uint8_t out[HT_HASH_BYTES])
+{
+	if (lo >= w->first && hi <= w->end)
+		return range_mth(w, lo, hi, out);
+	uint64_t k = split_point(hi - lo);
+	uint64_t half[2][2] = {{lo, lo + k}, {lo + k, hi}};
+	uint8_t sub[2][HT_HASH_BYTES];
+	for (int i = 0; i < 2; i++) {
+		if (outside(w, half[i][0], half[i][1])) {
+			if (w->used >= w->given_n)
+				return HT_ERR_VERIFY;
+			memcpy(sub[i], w->given[w->used++], HT_HASH_BYTES);
+		} else {
+			enum ht_err err = range_root(w, half[i][0], half[i][1],
+						     sub[i]);
+			if (err)
+				return err;
+		}
+	}
+	return ht_merkle_node_hash(w->h, sub[0], sub[1], out);
+}
+
+enum ht_err ht_merkle_verify_range(struct ht_hasher *h, uint64_t first,
+				   uint64_t count, uint64_t size,
+				   const uint8_t leaf_hashes[][HT_HASH_BYTES],
+				   const uint8_t proof[][HT_HASH_BYTES],
+				   size_t n, const uint8_t root[HT_HASH_BYTES])
+{
+	HT_ASSERT(h && root);
+	if (count == 0 || first >= size || count > size - first ||
+	    !leaf_hashes || (n && !proof) || n > HT_PROOF_HASHES_MAX)
+		return HT_ERR_VERIFY;
+	struct range_walk w = {.h = h, .first = first, .end = first + count,
+			       .leaves = leaf_hashes, .given = proof,
+			       .given_n = n};
+	uint8_t got[HT_HASH_BYTES];
+	enum ht_err err = range_root(&w, 0, size, got);
+	if (err)
+		return err == HT_ERR_CRYPTO || err == HT_ERR_NOMEM ? err
+								   : HT_ERR_VERIFY;
+	if (w.used != n || memcmp(got, root, HT_HASH_BYTES))
+		return HT_ERR_VERIFY;
+	return HT_OK;
+}

@@ -600,6 +600,71 @@ static void check_consistency(struct model *m, struct store *s, uint64_t a,
 	assert_false(cons_ok(m->h, a, b, ra, rb, got, n + 1));
 }
 
+/* Range proofs: verify against the naive root, hold the inclusion proof's
+ * hashes for one leaf, and fail for a flipped hash, a missing or extra
+ * hash, a shifted range or a wrong size. */
+static void check_range(struct model *m, struct store *s, uint64_t first,
+			uint64_t count, uint64_t size)
+{
+	hash_t got[HT_PROOF_HASHES_MAX + 1];
+	size_t n = 0;
+	s->limit = size;
+	assert_int_equal(ht_merkle_range_proof(m->h, first, count, size,
+					       store_node, s, got, &n),
+			 HT_OK);
+	assert_true(n <= 2 * (size_t)bit_length(size));
+	const uint8_t *root = mth(m, 0, size);
+	const uint8_t(*leaves)[HT_HASH_BYTES] =
+		(const uint8_t(*)[HT_HASH_BYTES])m->leaf + first;
+	assert_int_equal(ht_merkle_verify_range(m->h, first, count, size,
+						leaves, (const uint8_t(*)[HT_HASH_BYTES])got,
+						n, root),
+			 HT_OK);
+	if (count == 1) {
+		hash_t want[HT_PROOF_HASHES_MAX];
+		size_t want_n = 0;
+		naive_path(m, first, 0, size, want, &want_n);
+		assert_int_equal(n, want_n);
+		for (size_t i = 0; i < n; i++) {
+			bool found = false;
+			for (size_t j = 0; j < n && !found; j++)
+				found = !memcmp(got[j], want[i], HT_HASH_BYTES);
+			assert_true(found);
+		}
+	}
+	const uint8_t(*g)[HT_HASH_BYTES] = (const uint8_t(*)[HT_HASH_BYTES])got;
+	if (first + count < size)
+		assert_int_not_equal(ht_merkle_verify_range(m->h, first + 1,
+							    count, size, leaves,
+							    g, n, root),
+				     HT_OK);
+	if (n > 0) {
+		size_t i = rng() % n, b = rng() % HT_HASH_BYTES;
+		got[i][b] ^= 1;
+		assert_int_not_equal(ht_merkle_verify_range(m->h, first, count,
+							    size, leaves, g, n,
+							    root),
+				     HT_OK);
+		got[i][b] ^= 1;
+		assert_int_not_equal(ht_merkle_verify_range(m->h, first, count,
+							    size, leaves, g,
+							    n - 1, root),
+				     HT_OK);
+	}
+	memcpy(got[n], root, HT_HASH_BYTES);
+	assert_int_not_equal(ht_merkle_verify_range(m->h, first, count, size,
+						    leaves, g, n + 1, root),
+			     HT_OK);
+	/* the true root of another size (with this root it could verify:
+	 * trees of sizes 3 and 4 share the walk for leaf 0) */
+	if (size < m->n && ht_merkle_verify_range(m->h, first, count, size + 1,
+						  leaves, g, n,
+						  mth(m, 0, size + 1)) == HT_OK)
+		fail_msg("range %llu+%llu of %llu accepted for size + 1 (n %zu)",
+			 (unsigned long long)first, (unsigned long long)count,
+			 (unsigned long long)size, n);
+}
+
 static void model_run(enum ht_hash_alg alg, size_t n_leaves)
 {
 	enum { FULL = 48, SAMPLES = 1500 };
@@ -637,8 +702,14 @@ static void model_run(enum ht_hash_alg alg, size_t n_leaves)
 	for (uint64_t b = 0; b <= FULL && b <= n_leaves; b++)
 		for (uint64_t a = 0; a <= b; a++)
 			check_consistency(&m, &s, a, b);
+	for (uint64_t size = 1; size <= 24 && size <= n_leaves; size++)
+		for (uint64_t a = 0; a < size; a++)
+			for (uint64_t c = 1; a + c <= size; c++)
+				check_range(&m, &s, a, c, size);
 	for (int k = 0; k < SAMPLES; k++) {
 		uint64_t size = 1 + rng() % n_leaves;
+		uint64_t a = rng() % size;
+		check_range(&m, &s, a, 1 + rng() % (size - a), size);
 		check_inclusion(&m, &s, rng() % size, size);
 		check_consistency(&m, &s, rng() % (size + 1), size);
 	}

@@ -1,0 +1,2 @@
+/* client: being built (issue 3) */
+typedef int ht_client_placeholder;
