@@ -302,6 +302,14 @@ struct ht_pki_credentials {
 	char *signing_key_pem; /* NULL when none */
 	size_t signing_key_len;
 	enum ht_sign_alg signing_alg; /* meaningful when signing_key_pem */
+	/* (Added for the API, issue 3.) The key id the hub knows the signing
+	 * key by ("<id>:<n>"), "" when none; and the hub's journal
+	 * verification key (public PEM, file "hub-key.pub"), NULL when
+	 * absent, with its algorithm. */
+	char signing_key_id[HT_PKI_ID_BYTES_MAX + 16];
+	char *hub_key_pem;
+	size_t hub_key_len;
+	enum ht_sign_alg hub_sign_alg;
 };
 
 /*

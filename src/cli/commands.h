@@ -18,5 +18,8 @@ int ht_cmd_history(int argc, char **argv);    /* cmd_ledger.c */
 int ht_cmd_journal(int argc, char **argv);    /* cmd_journal.c */
 int ht_cmd_audit(int argc, char **argv);      /* cmd_audit.c */
 int ht_cmd_bench(int argc, char **argv);      /* cmd_bench.c */
+int ht_cmd_serve(int argc, char **argv);      /* cmd_serve.c */
+int ht_cmd_participant(int argc, char **argv); /* cmd_participant.c */
+int ht_cmd_client(int argc, char **argv);     /* cmd_client.c */
 
 #endif

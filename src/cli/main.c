@@ -19,6 +19,9 @@
 #pragma weak ht_cmd_journal
 #pragma weak ht_cmd_audit
 #pragma weak ht_cmd_bench
+#pragma weak ht_cmd_serve
+#pragma weak ht_cmd_participant
+#pragma weak ht_cmd_client
 
 struct command {
 	const char *name;
@@ -34,7 +37,10 @@ static const struct command commands[] = {
 	{"history", ht_cmd_history, "an account's transfers or balance history"},
 	{"journal", ht_cmd_journal, "signed journal: head, prove, verify"},
 	{"audit", ht_cmd_audit, "recompute Merkle roots and proofs from leaf data"},
-	{"bench", ht_cmd_bench, "benchmarks (bench ledger)"},
+	{"serve", ht_cmd_serve, "run the HTTPS API server (mutual TLS)"},
+	{"participant", ht_cmd_participant, "add, rotate, revoke or list participants"},
+	{"client", ht_cmd_client, "talk to a running hub (apply JSONL, receipts, ...)"},
+	{"bench", ht_cmd_bench, "benchmarks (bench ledger, bench api)"},
 };
 
 static void usage(FILE *out)
