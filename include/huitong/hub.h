@@ -8,8 +8,9 @@
  *
  * Flow: ht_hub_create_* apply events to the in-memory engine and return
  * their results at once; ht_hub_commit makes every change since the last
- * commit durable in ONE store transaction (events, balances, failed ids,
- * history, journal nodes and a signed tree head) and fsyncs. Results must
+ * commit durable in ONE store transaction (events — refusals included —,
+ * balances, account owners, history, journal nodes and a signed tree
+ * head) and fsyncs. Results must
  * not be acknowledged to anyone before the commit that follows them has
  * returned HT_OK. If a commit fails the hub is poisoned: close and reopen
  * (reopen replays the store, which holds exactly the acknowledged state).
@@ -63,14 +64,64 @@ void ht_hub_close(struct ht_hub *hub);
 /* The engine, for lookups. Valid until close. */
 struct ht_ledger *ht_hub_ledger(struct ht_hub *hub);
 
-/* Apply a batch to the engine (see ledger.h); durable only after commit.
- * Errors: those of the ledger, HT_ERR_POISONED, HT_ERR_INVALID (readonly). */
+/*
+ * Apply a batch to the engine (see ledger.h); durable only after commit.
+ * ht_hub_create_accounts is ht_hub_create_accounts_owned with owner NULL.
+ * Errors: those of the ledger, HT_ERR_POISONED, HT_ERR_INVALID (readonly).
+ *
+ * Leaf indexes. Let `before` be ht_ledger_changes(ht_hub_ledger(hub))
+ * .events_count just before a create call and `after` just after it; the
+ * call appended events[before..after). At the next successful commit,
+ * events[k] (every k < events_count, counted from the last commit) becomes
+ * journal leaf head.tree_size + k, where head is the head before that
+ * commit (ht_hub_head now; with journal_off tree_size still counts the
+ * leaves). The appended events are, in this order (ledger.h, "Event
+ * order"): the expiries due at the call (HT_EVENT_EXPIRY, oldest first;
+ * they belong to no input), then one event per input whose result emits
+ * one, in input order — the account or transfer for ok, an
+ * HT_EVENT_REFUSAL for a transfer failure that burns its id — and nothing
+ * for any other result. So an input's leaf is found by walking its results
+ * past the leading expiries, and a request's own leaves are contiguous.
+ * ht_hub_expire commits everything pending, other calls' events too.
+ */
 enum ht_err ht_hub_create_accounts(struct ht_hub *hub,
 				   const struct ht_account *in, size_t n,
 				   uint16_t *results);
 enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
 				    const struct ht_transfer *in, size_t n,
 				    uint16_t *results);
+
+/* Longest participant id (the owner of accounts), in bytes. */
+#define HT_OWNER_BYTES_MAX 64
+
+/* True when owner[0..len) is a valid participant id: 1..HT_OWNER_BYTES_MAX
+ * bytes of [A-Za-z0-9._-]. */
+bool ht_owner_valid(const char *owner, size_t len);
+
+/*
+ * Create accounts owned by a participant: owner is its id (NUL-terminated,
+ * see ht_owner_valid) or NULL for none. The owner is recorded for every
+ * account whose result is ok — not for one that failed or already existed
+ * (`exists` keeps the first creator's owner) — and is written by the
+ * commit that makes the account durable, in the same store transaction,
+ * so an account is never durable without its owner nor an owner without
+ * its account. It is not part of the journal leaf (the event encoding is
+ * unchanged; docs/internals/store.md). Errors: those of
+ * ht_hub_create_accounts; HT_ERR_INVALID, nothing done, for an owner that
+ * is not a valid participant id; HT_ERR_NOMEM, nothing done.
+ */
+enum ht_err ht_hub_create_accounts_owned(struct ht_hub *hub,
+					 const struct ht_account *in, size_t n,
+					 const char *owner, uint16_t *results);
+
+/*
+ * The owner of an account: NULL when there is no such account or it has
+ * no owner. A writer answers from memory, uncommitted accounts included
+ * (like ht_ledger_account_get); a readonly hub from the store (committed
+ * accounts), or NULL when the store cannot be read. The string is owned by
+ * the hub and valid until ht_hub_close.
+ */
+const char *ht_hub_account_owner(struct ht_hub *hub, ht_u128 account_id);
 
 /* Expire every pending transfer that is due and commit the expiries (a
  * server calls this from a timer; `ledger apply` before each lookup, so a
@@ -155,6 +206,32 @@ enum ht_err ht_hub_transfer_leaf(struct ht_hub *hub, ht_u128 id,
 /* Raw leaf data of leaf `index` (out must hold HT_LEAF_BYTES_MAX). */
 enum ht_err ht_hub_leaf(struct ht_hub *hub, uint64_t index, uint8_t *out,
 			size_t *len);
+
+/*
+ * Range proof (merkle.h, ht_merkle_range_proof) of leaves [first,
+ * first + count) against the head made by the LAST successful commit of
+ * this hub (the group commit's receipts: one proof per request). Only for
+ * leaves that commit appended: count >= 1, first >= the previous head's
+ * tree_size and first + count <= the head's tree_size, else
+ * HT_ERR_INVALID; HT_ERR_INVALID too when this hub has made no commit
+ * with events since it was opened, is readonly or runs with journal_off.
+ * Served from memory: the hub keeps the frontier as it was before that
+ * commit and every node (all levels) the commit completed, which is all a
+ * range inside the commit needs, so no store read is made (any other node
+ * would fall back to the store). What it keeps is replaced by the next
+ * commit. proof holds HT_PROOF_HASHES_MAX hashes; *n gets how many were
+ * written. Errors: HT_ERR_INVALID, HT_ERR_CRYPTO, HT_ERR_POISONED.
+ */
+enum ht_err ht_hub_prove_range_recent(struct ht_hub *hub, uint64_t first,
+				      uint64_t count,
+				      uint8_t proof[][HT_HASH_BYTES],
+				      size_t *n);
+/* The same against the tree of the first `size` leaves, any size <= the
+ * head's, from the store (readonly hubs too). Errors: HT_ERR_INVALID (bad
+ * range or size), HT_ERR_IO, HT_ERR_CORRUPT, HT_ERR_NOMEM, HT_ERR_CRYPTO. */
+enum ht_err ht_hub_prove_range(struct ht_hub *hub, uint64_t first,
+			       uint64_t count, uint64_t size,
+			       uint8_t proof[][HT_HASH_BYTES], size_t *n);
 
 /* Proofs against the tree of the first `size` leaves (size <= head). */
 enum ht_err ht_hub_prove_inclusion(struct ht_hub *hub, uint64_t index,

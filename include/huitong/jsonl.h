@@ -76,6 +76,27 @@ enum ht_err ht_jsonl_parse(const char *line, size_t len, struct ht_request *r,
  * on create events and ignored, so lookup output can be sent back.
  */
 
+/*
+ * (Added for the HTTPS API.) Parse a request body whose op is implied by
+ * its route: the same rules as ht_jsonl_parse, with "op" optional (when
+ * present it must equal op's name). On an error *problem says which
+ * kind it is, so the API can choose its status: MALFORMED (not JSON at
+ * all: empty, a syntax error — err names the byte position — or not an
+ * object), TOO_MANY (more events or ids than the limit, or more JSON
+ * values than any legal request), TOO_LARGE (the body is over
+ * HT_JSONL_LINE_BYTES_MAX), BAD_REQUEST (anything else: a wrong type,
+ * an unknown field, nesting too deep). Errors as ht_jsonl_parse.
+ */
+enum ht_jsonl_problem {
+	HT_JSONL_BAD_REQUEST = 1,
+	HT_JSONL_MALFORMED,
+	HT_JSONL_TOO_MANY,
+	HT_JSONL_TOO_LARGE,
+};
+enum ht_err ht_jsonl_parse_body(const char *body, size_t len, enum ht_op op,
+				struct ht_request *r, char *err,
+				size_t err_size, enum ht_jsonl_problem *problem);
+
 /* {"op":"create_transfers","results":[{"index":0,"id":"7","result":"ok"},…]}
  * ids[i] is the id of event i. Every event gets an entry. */
 enum ht_err ht_jsonl_write_results(struct ht_buf *b, enum ht_op op,

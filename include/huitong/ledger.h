@@ -102,7 +102,8 @@ struct ht_balance {
 /* ---- results -------------------------------------------------------- */
 
 /*
- * One result per event. Values are stable (they are stored for failed ids):
+ * One result per event. Values are stable (a refusal event stores one in
+ * the journal, HT_EVENT_REFUSAL):
  * append new codes at the end of their group's numbering, never renumber.
  * The checks apply in the order listed for each kind of event.
  */
@@ -252,8 +253,10 @@ const char *ht_result_name(int result);
  *
  * Burned ids: a transfer create that fails with any code except
  * linked_event_failed, linked_event_chain_open, id_must_not_be_zero,
- * id_must_not_be_int_max, id_already_failed and exists* is recorded as
- * failed (struct ht_failed) and any later create of that id answers
+ * id_must_not_be_int_max, id_already_failed and exists* burns its id: the
+ * engine emits a refusal event (HT_EVENT_REFUSAL: id, result, timestamp)
+ * at that moment, so the refusal is a journal leaf like any outcome that
+ * changed state, and any later create of that id answers
  * id_already_failed, so a declined payment never succeeds on a blind retry.
  * This includes a chain member that failed with its own code. An id that
  * already belongs to a committed transfer is never burned (a malformed
@@ -275,9 +278,18 @@ const char *ht_result_name(int result);
  * and releases the pending amounts. post/void of an expired transfer
  * answers pending_transfer_expired.
  *
- * Timestamps: every event the engine emits — account, transfer, expiry —
- * gets ts = max(clock.now_ns, previous ts + 1): strictly increasing.
- * Failed events also get a timestamp (stored with the failed id).
+ * Timestamps: every event the engine emits — account, transfer, expiry,
+ * refusal — gets ts = max(clock.now_ns, previous ts + 1): strictly
+ * increasing. Results that emit no event (exists, linked_event_failed, a
+ * failure that does not burn, ...) take no timestamp.
+ *
+ * Event order: the events of one create call are appended to the changes
+ * in timestamp order, which is: first the expiries due at the call's
+ * clock reading (oldest first), then for each input event in input order
+ * the one event its result emits, if any — an account or transfer event
+ * for ok, a refusal event for a result that burns the id. A rolled-back
+ * chain member emits nothing; the member that broke the chain emits its
+ * refusal after the rollback. No other event is emitted.
  *
  * Invariant checked after every batch (HT_ASSERT, release builds too): for
  * every ledger, Σ debits_pending = Σ credits_pending and Σ debits_posted =
@@ -291,6 +303,7 @@ enum ht_event_kind {
 	HT_EVENT_ACCOUNT = 1,   /* account created (balances zero) */
 	HT_EVENT_TRANSFER = 2,  /* transfer committed, fields as stored */
 	HT_EVENT_EXPIRY = 3,    /* pending transfer expired */
+	HT_EVENT_REFUSAL = 4,   /* transfer create refused, its id burned */
 };
 
 struct ht_event {
@@ -302,6 +315,11 @@ struct ht_event {
 			ht_u128 pending_id;
 			uint64_t timestamp;
 		} expiry;                    /* HT_EVENT_EXPIRY */
+		struct {
+			ht_u128 id;          /* the burned transfer id */
+			uint16_t result;     /* enum ht_result it failed with */
+			uint64_t timestamp;
+		} refusal;                   /* HT_EVENT_REFUSAL */
 	} u;
 };
 
@@ -318,21 +336,18 @@ uint64_t ht_event_timestamp(const struct ht_event *e);
  *             amount u64, ledger u32, code u16, flags u16, timeout_s u32,
  *             timestamp u64, ud_len u8, user_data[ud_len]
  *   expiry  : u8 kind=3, pending_id[16], timestamp u64
- * encode writes at most HT_LEAF_BYTES_MAX bytes into buf.
+ *   refusal : u8 kind=4, id[16], result u16, timestamp u64 (27 bytes)
+ * encode writes at most HT_LEAF_BYTES_MAX bytes into buf; HT_ERR_INVALID
+ * for an unknown kind or user_data_len > HT_USER_DATA_BYTES_MAX.
  * decode returns HT_ERR_CORRUPT on any malformed input (wrong kind, wrong
- * length, ud_len > HT_USER_DATA_BYTES_MAX) and never reads past len.
+ * length, ud_len > HT_USER_DATA_BYTES_MAX) and never reads past len. It
+ * checks the layout only: whether the values make sense (a refusal's
+ * result burns, ...) is ht_ledger_replay's to check.
  */
 enum ht_err ht_event_encode(const struct ht_event *e,
 			    uint8_t buf[HT_LEAF_BYTES_MAX], size_t *len);
 enum ht_err ht_event_decode(const uint8_t *buf, size_t len,
 			    struct ht_event *out);
-
-/* A burned transfer id. */
-struct ht_failed {
-	ht_u128 id;
-	uint64_t timestamp;
-	uint16_t result;   /* enum ht_result it failed with */
-};
 
 /*
  * Everything durable that happened since the last ht_ledger_changes_reset,
@@ -340,14 +355,14 @@ struct ht_failed {
  * the engine and valid until the next mutating call.
  */
 struct ht_ledger_changes {
-	const struct ht_event *events;      /* in timestamp order */
+	const struct ht_event *events;      /* in timestamp order (refusals
+					       included): the next commit's
+					       journal leaves, in order */
 	size_t events_count;
 	const struct ht_account *const *dirty_accounts; /* accounts whose
 				balances or flags changed, each once, current
 				values; pointers valid until next mutating call */
 	size_t dirty_count;
-	const struct ht_failed *failed;
-	size_t failed_count;
 	const struct ht_balance *history;   /* snapshots for `history`
 					       accounts, in timestamp order */
 	size_t history_count;
@@ -407,19 +422,20 @@ void ht_ledger_poison(struct ht_ledger *l);
 /*
  * Rebuild state from the store on open: replay every committed event in
  * order (applies its effects to balances, the transfer index and pending
- * state, with no validation and no changes recorded), then every failed
- * id. Returns HT_ERR_CORRUPT if an event cannot apply (unknown account,
- * pending transfer missing, timestamps not increasing, overflow).
+ * state, with no validation and no changes recorded; a refusal event
+ * burns its id again). Returns HT_ERR_CORRUPT if an event cannot apply
+ * (unknown account, pending transfer missing, timestamps not increasing,
+ * overflow).
  * (Added by ledger:) "no validation" means no result codes: an event is
  * checked exactly as live application would check it and any event it
  * would not have committed as stored (a limit crossed, a closed account,
  * a clamped amount that differs, an expiry not yet due, ...) is
- * HT_ERR_CORRUPT; the failing event changes nothing. A burned id that is
- * a committed transfer or already burned is HT_ERR_CORRUPT too.
+ * HT_ERR_CORRUPT; the failing event changes nothing. A refusal event is
+ * checked as live application burns: its result must be one that burns
+ * (see "Burned ids") and its id must be neither 0, int max, a committed
+ * transfer's nor already burned, else HT_ERR_CORRUPT.
  */
 enum ht_err ht_ledger_replay(struct ht_ledger *l, const struct ht_event *e);
-enum ht_err ht_ledger_replay_failed(struct ht_ledger *l,
-				    const struct ht_failed *f);
 /*
  * (Added by ledger.) The same as calling ht_ledger_replay on e[0..n) in
  * order, but several times faster on a large state: it looks ahead and

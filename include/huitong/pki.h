@@ -281,13 +281,21 @@ enum ht_err ht_pki_verify_client_pem(const struct ht_pki_ca *ca,
  *     client.crt        the client certificate (PEM)
  *     ca.crt            the hub CA certificate (PEM)
  *     signing.key       the request-signing key (PEM), 0600, if given
+ *     hub-key.pub       the hub journal's public key (PEM), if given
  *     credentials.json  {"id":…,"role":…,"url":…,"key":"client.key",
  *                        "cert":"client.crt","ca":"ca.crt",
- *                        "signing_key":"signing.key","signing_alg":…}
+ *                        "signing_key":"signing.key","signing_alg":…,
+ *                        "signing_key_id":…,"hub_key":"hub-key.pub",
+ *                        "hub_sign_alg":…}
  *
- * url and the signing_* members are optional (NULL / absent). For
- * ht_pki_write_credentials the pointers are borrowed; ht_pki_read_credentials
- * allocates them and ht_pki_credentials_clear frees them.
+ * url, the signing_* members and the hub_* members are optional (NULL /
+ * "" / absent; absent on read leaves them so). signing_key_id needs a
+ * signing key and is 1..HT_REQSIG_KEY_ID_BYTES_MAX characters of
+ * [A-Za-z0-9._:-]. hub_key_pem must be a PUBLIC key of hub_sign_alg: a
+ * private key there is refused, so the hub's journal key can never reach
+ * a client by mistake. For ht_pki_write_credentials the pointers are
+ * borrowed; ht_pki_read_credentials allocates them and
+ * ht_pki_credentials_clear frees them.
  */
 struct ht_pki_credentials {
 	char id[HT_PKI_ID_BYTES_MAX + 1];
@@ -309,7 +317,7 @@ struct ht_pki_credentials {
 	char signing_key_id[HT_PKI_ID_BYTES_MAX + 16];
 	char *hub_key_pem;
 	size_t hub_key_len;
-	enum ht_sign_alg hub_sign_alg;
+	enum ht_sign_alg hub_sign_alg; /* meaningful when hub_key_pem */
 };
 
 /*
@@ -318,10 +326,13 @@ struct ht_pki_credentials {
  * unless overwrite is true. Each file is written to a temporary name,
  * fsync'd and renamed, keys with mode 0600, credentials.json last (its
  * presence means the directory is complete), then the directory is
- * fsync'd. The certificate and key are checked to belong together.
- * Errors: HT_ERR_INVALID (bad id, role, url, or a key that is not the
- * certificate's), HT_ERR_EXISTS (non-empty and !overwrite, or dir is not
- * a directory), HT_ERR_IO, HT_ERR_NOMEM.
+ * fsync'd. The certificate and key are checked to belong together, and
+ * a hub key to be a public key of hub_sign_alg.
+ * Errors: HT_ERR_INVALID (bad id, role, url, signing_key_id or algorithm,
+ * a key that is not the certificate's, a private or mismatched hub key),
+ * HT_ERR_EXISTS (non-empty and !overwrite, or dir is not
+ * a directory), HT_ERR_IO, HT_ERR_NOMEM. Overwriting removes an old
+ * signing.key or hub-key.pub that the new set does not have.
  */
 enum ht_err ht_pki_write_credentials(const char *dir,
 				     const struct ht_pki_credentials *creds,
@@ -331,10 +342,13 @@ enum ht_err ht_pki_write_credentials(const char *dir,
  * Read a credentials directory written by ht_pki_write_credentials. File
  * names in credentials.json must be plain names inside dir (no '/', not
  * "." or ".."); every file is bounded by HT_PKI_PEM_BYTES_MAX (the JSON by
- * HT_PKI_JSON_BYTES_MAX); id, role and url are validated; the key must be
- * the certificate's. On failure *out is left cleared.
+ * HT_PKI_JSON_BYTES_MAX); id, role, url, signing_key_id and the
+ * algorithms are validated; the key must be the certificate's, and a hub
+ * key must be a public key of hub_sign_alg. On failure *out is left
+ * cleared.
  * Errors: HT_ERR_NOT_FOUND (no credentials.json or a named file missing),
- * HT_ERR_INVALID (malformed JSON, bad member, key does not match),
+ * HT_ERR_INVALID (malformed JSON, bad member, key does not match, a hub
+ * key that is private or of another algorithm),
  * HT_ERR_LIMIT (a file too large), HT_ERR_IO, HT_ERR_NOMEM.
  */
 enum ht_err ht_pki_read_credentials(const char *dir,

@@ -1,7 +1,8 @@
 /*
- * store.h — durable storage under the hub: events (journal leaves),
- * account balances, burned ids, balance history, signed heads with their
- * Merkle nodes, and the projections (id and per-account indexes).
+ * store.h — durable storage under the hub: events (journal leaves, refusals
+ * included), account balances and owners, balance history, signed heads
+ * with their Merkle nodes, and the projections (id and per-account
+ * indexes).
  *
  * Owner: store. One implementation today: SQLite in a data directory (WAL,
  * synchronous=FULL). PostgreSQL comes later behind this same interface, so
@@ -35,7 +36,10 @@ struct ht_store_config {
 enum ht_err ht_store_create(const char *data, const struct ht_store_config *cfg);
 
 /* Open. Writer mode takes the lease (HT_ERR_LOCKED when held) and applies
- * pending migrations. HT_ERR_NOT_FOUND when not initialised. */
+ * pending migrations. HT_ERR_NOT_FOUND when not initialised;
+ * HT_ERR_UNSUPPORTED (with a message on stderr) for a schema this build
+ * cannot open: a newer one, or schema 1, whose burned ids are not journal
+ * events ("store schema 1 predates refusal events: re-initialise"). */
 enum ht_err ht_store_open(const char *data, bool readonly, struct ht_store **out);
 void ht_store_close(struct ht_store *s); /* accepts NULL */
 
@@ -64,9 +68,18 @@ enum ht_err ht_store_events_range(struct ht_store *s, uint64_t from,
 enum ht_err ht_store_event_get(struct ht_store *s, uint64_t leaf, uint8_t *out,
 			       size_t *len);
 
-enum ht_err ht_store_failed_each(struct ht_store *s,
-				 int (*fn)(void *ctx, const struct ht_failed *f),
+/* Account owners (hub.h, ht_hub_create_accounts_owned) by account slot,
+ * in slot order: owner is len bytes plus a NUL, valid during the call, as
+ * stored (the reader checks it). fn returns non-zero to stop. */
+enum ht_err ht_store_owners_each(struct ht_store *s,
+				 int (*fn)(void *ctx, uint64_t slot,
+					   const char *owner, size_t len),
 				 void *ctx);
+/* The owner of account id into out (size bytes, NUL-terminated).
+ * HT_ERR_NOT_FOUND: no such account or no owner; HT_ERR_CORRUPT: a stored
+ * owner longer than size - 1. */
+enum ht_err ht_store_account_owner(struct ht_store *s, ht_u128 id, char *out,
+				   size_t size);
 /* Accounts with their stored balances, by slot (creation order). */
 enum ht_err ht_store_accounts_each(struct ht_store *s,
 				   int (*fn)(void *ctx, uint64_t slot,
@@ -99,6 +112,12 @@ struct ht_store_account_row {
 	const struct ht_account *account;
 	bool insert;     /* created in this commit: INSERT, else UPDATE */
 };
+/* The owner of an account created in this commit (or earlier in the
+ * session: it is written by the commit that makes the account durable). */
+struct ht_store_owner_row {
+	uint64_t slot;
+	const char *owner;    /* NUL-terminated, 1..HT_OWNER_BYTES_MAX bytes */
+};
 struct ht_store_commit {
 	uint64_t first_leaf;             /* leaf index of events[0] */
 	size_t events_count;
@@ -106,8 +125,8 @@ struct ht_store_commit {
 	const uint32_t *event_offset;    /* events_count + 1 offsets */
 	size_t accounts_count;
 	const struct ht_store_account_row *accounts; /* insert or update */
-	size_t failed_count;
-	const struct ht_failed *failed;
+	size_t owners_count;
+	const struct ht_store_owner_row *owners; /* inserted */
 	size_t history_count;
 	const struct ht_balance *history;
 	const struct ht_sth *head;       /* NULL: journal off (bench only) */

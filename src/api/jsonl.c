@@ -591,6 +591,7 @@ struct perr {
 	char *buf;
 	size_t size;
 	size_t len;
+	bool too_many;  /* the failure is a count limit (events, ids, values) */
 };
 
 /* Where in the request a value sits: "transfers[3]", "ids[0]", "accounts"
@@ -765,6 +766,8 @@ static bool followed_by_colon(const char *s, size_t len, size_t i)
 
 static enum ht_err scan_check_counts(const struct scan *sc, struct perr *pe)
 {
+	pe->too_many = sc->containers > JSON_CONTAINERS_MAX ||
+		       sc->scalars > JSON_SCALARS_MAX;
 	if (sc->containers > JSON_CONTAINERS_MAX)
 		return fail(pe, HT_ERR_LIMIT, NULL, NULL,
 			    "request has more than %u JSON objects and arrays",
@@ -909,7 +912,7 @@ static enum ht_err json_error(struct perr *pe, const json_error_t *je,
 	if (rewritten) {
 		struct pos_map m = { pos, 0 };
 		struct scan sc;
-		struct perr quiet = { NULL, 0, 0 };
+		struct perr quiet = { NULL, 0, 0, false };
 		scan_json(line, len, &sc, &quiet, map_big_int, &m);
 		pos = pos > m.shift ? pos - m.shift : 0;
 	}
@@ -1275,6 +1278,7 @@ static enum ht_err get_array(struct perr *pe, const json_t *root,
 		return fail(pe, HT_ERR_INVALID, &w, NULL, "missing");
 	if (!json_is_array(a))
 		return fail(pe, HT_ERR_INVALID, &w, NULL, "must be an array");
+	pe->too_many = json_array_size(a) > max;
 	if (json_array_size(a) > max)
 		return fail(pe, HT_ERR_LIMIT, &w, NULL,
 			    "%zu %s, more than the limit of %zu",
@@ -1410,7 +1414,7 @@ enum ht_err ht_jsonl_parse(const char *line, size_t len, struct ht_request *r,
 {
 	HT_ASSERT(r != NULL);
 	HT_ASSERT(line != NULL || len == 0);
-	struct perr pe = { err, err ? err_size : 0, 0 };
+	struct perr pe = { err, err ? err_size : 0, 0, false };
 	memset(r, 0, sizeof *r);
 	if (pe.size)
 		pe.buf[0] = '\0';
@@ -1428,6 +1432,62 @@ enum ht_err ht_jsonl_parse(const char *line, size_t len, struct ht_request *r,
 	json_decref(root);
 	if (e)
 		ht_request_free(r);
+	return e;
+}
+
+enum ht_err ht_jsonl_parse_body(const char *body, size_t len, enum ht_op op,
+				struct ht_request *r, char *err,
+				size_t err_size, enum ht_jsonl_problem *problem)
+{
+	HT_ASSERT(r != NULL && problem != NULL);
+	HT_ASSERT(body != NULL || len == 0);
+	struct perr pe = { err, err ? err_size : 0, 0, false };
+	memset(r, 0, sizeof *r);
+	*problem = HT_JSONL_BAD_REQUEST;
+	if (pe.size)
+		pe.buf[0] = '\0';
+	const char *name = ht_op_name(op);
+	if (!name)
+		return fail(&pe, HT_ERR_INVALID, NULL, "op", "unknown op");
+	if (len > HT_JSONL_LINE_BYTES_MAX)
+		return *problem = HT_JSONL_TOO_LARGE,
+		       fail(&pe, HT_ERR_LIMIT, NULL, NULL,
+			    "body of %zu bytes, longer than the limit of %u",
+			    len, HT_JSONL_LINE_BYTES_MAX);
+	if (is_blank(body, len)) {
+		*problem = HT_JSONL_MALFORMED;
+		return fail(&pe, HT_ERR_INVALID, NULL, NULL, "empty body");
+	}
+	json_t *root;
+	enum ht_err e = load_json(&pe, body, len, &root);
+	if (e) {
+		/* everything load_json refuses is the JSON text itself, except
+		 * the limits (nesting, size) and memory */
+		if (pe.too_many)
+			*problem = HT_JSONL_TOO_MANY;
+		else if (e == HT_ERR_INVALID)
+			*problem = HT_JSONL_MALFORMED;
+		return e;
+	}
+	const json_t *have = json_object_get(root, "op");
+	if (!have) {
+		if (json_object_set_new(root, "op", json_string(name))) {
+			json_decref(root);
+			return fail(&pe, HT_ERR_NOMEM, NULL, NULL,
+				    "out of memory");
+		}
+	} else if (!json_is_string(have) ||
+		   strcmp(json_string_value(have), name)) {
+		json_decref(root);
+		return fail(&pe, HT_ERR_INVALID, NULL, "op",
+			    "must be \"%s\" on this route (or left out)", name);
+	}
+	e = parse_root(&pe, root, r);
+	json_decref(root);
+	if (e)
+		ht_request_free(r);
+	if (e && pe.too_many)
+		*problem = HT_JSONL_TOO_MANY;
 	return e;
 }
 

@@ -11,6 +11,7 @@
  * read a credentials file named outside the credentials directory.
  */
 #include "huitong/pki.h"
+#include "huitong/reqsig.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -992,7 +993,12 @@ enum ht_err ht_pki_verify_client_pem(const struct ht_pki_ca *ca,
 #define FILE_CERT "client.crt"
 #define FILE_CA "ca.crt"
 #define FILE_SIGNING_KEY "signing.key"
+#define FILE_HUB_KEY "hub-key.pub"
 #define FILE_JSON "credentials.json"
+
+_Static_assert(sizeof ((struct ht_pki_credentials *)0)->signing_key_id >
+		       HT_REQSIG_KEY_ID_BYTES_MAX,
+	       "a credentials directory holds any request-signing key id");
 
 void ht_pki_credentials_clear(struct ht_pki_credentials *creds)
 {
@@ -1006,6 +1012,7 @@ void ht_pki_credentials_clear(struct ht_pki_credentials *creds)
 				   creds->signing_key_len);
 	free(creds->cert_pem);
 	free(creds->ca_pem);
+	free(creds->hub_key_pem);
 	memset(creds, 0, sizeof *creds);
 }
 
@@ -1041,6 +1048,39 @@ static bool signing_alg_valid(enum ht_sign_alg alg)
 	       alg == HT_SIGN_ECDSA_P256;
 }
 
+/* A request-signing key id as reqsig.h defines it: 1..64 characters of
+ * [A-Za-z0-9._:-]. */
+static bool key_id_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > HT_REQSIG_KEY_ID_BYTES_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!name_char(s[i]) && s[i] != ':')
+			return false;
+	return true;
+}
+
+/* The hub's journal key as a client may hold it: a PUBLIC key of alg. A
+ * private key is refused, so the hub's signing key cannot be handed to
+ * a client by a caller's slip. */
+static bool hub_key_valid(const char *pem, size_t len, enum ht_sign_alg alg)
+{
+	if (!pem || len == 0 || len > HT_PKI_PEM_BYTES_MAX ||
+	    strnlen(pem, len) != len || !signing_alg_valid(alg))
+		return false;
+	struct ht_key *k = NULL;
+	if (ht_key_from_pem(pem, len, NULL, &k) != HT_OK)
+		return false;
+	char *priv = NULL;
+	size_t priv_len = 0;
+	bool is_private = ht_key_private_pem(k, &priv, &priv_len) == HT_OK;
+	if (priv)
+		OPENSSL_clear_free(priv, priv_len);
+	bool ok = !is_private && ht_key_alg(k) == alg;
+	ht_key_destroy(k);
+	return ok;
+}
+
 static bool creds_valid(const struct ht_pki_credentials *c)
 {
 	if (!ht_pki_id_valid(c->id, strnlen(c->id, sizeof c->id)) ||
@@ -1053,6 +1093,14 @@ static bool creds_valid(const struct ht_pki_credentials *c)
 	    (c->signing_key_len == 0 ||
 	     c->signing_key_len > HT_PKI_PEM_BYTES_MAX ||
 	     !signing_alg_valid(c->signing_alg)))
+		return false;
+	size_t kid_len = strnlen(c->signing_key_id, sizeof c->signing_key_id);
+	if (kid_len == sizeof c->signing_key_id ||
+	    (kid_len && (!c->signing_key_pem ||
+			 !key_id_valid(c->signing_key_id, kid_len))))
+		return false;
+	if (c->hub_key_pem &&
+	    !hub_key_valid(c->hub_key_pem, c->hub_key_len, c->hub_sign_alg))
 		return false;
 	return pair_matches(c->cert_pem, c->cert_len, c->key_pem, c->key_len);
 }
@@ -1128,6 +1176,14 @@ static char *creds_json(const struct ht_pki_credentials *c)
 				    json_string(FILE_SIGNING_KEY));
 		json_object_set_new(o, "signing_alg",
 				    json_string(ht_sign_alg_name(c->signing_alg)));
+		if (c->signing_key_id[0])
+			json_object_set_new(o, "signing_key_id",
+					    json_string(c->signing_key_id));
+	}
+	if (c->hub_key_pem) {
+		json_object_set_new(o, "hub_key", json_string(FILE_HUB_KEY));
+		json_object_set_new(o, "hub_sign_alg",
+				    json_string(ht_sign_alg_name(c->hub_sign_alg)));
 	}
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
@@ -1145,9 +1201,16 @@ static enum ht_err write_all_files(int dfd, const struct ht_pki_credentials *c)
 	if (!err && c->signing_key_pem)
 		err = write_file(dfd, FILE_SIGNING_KEY, c->signing_key_pem,
 				 c->signing_key_len, 0600);
-	/* Overwriting without a signing key must not leave an old one. */
+	if (!err && c->hub_key_pem)
+		err = write_file(dfd, FILE_HUB_KEY, c->hub_key_pem,
+				 c->hub_key_len, 0644);
+	/* Overwriting without a signing key or hub key must not leave an
+	 * old one. */
 	if (!err && !c->signing_key_pem &&
 	    unlinkat(dfd, FILE_SIGNING_KEY, 0) != 0 && errno != ENOENT)
+		err = HT_ERR_IO;
+	if (!err && !c->hub_key_pem &&
+	    unlinkat(dfd, FILE_HUB_KEY, 0) != 0 && errno != ENOENT)
 		err = HT_ERR_IO;
 	if (err)
 		return err;
@@ -1235,7 +1298,30 @@ static const char *file_member(json_t *o, const char *key)
 	return s;
 }
 
-/* id, role, url and the signing algorithm from the JSON object. */
+/* The optional members added for the API: signing_key_id (only beside a
+ * signing key) and hub_sign_alg (only beside, and required by, hub_key). */
+static enum ht_err parse_creds_json_keys(json_t *o,
+					 struct ht_pki_credentials *c)
+{
+	json_t *kid = json_object_get(o, "signing_key_id");
+	if (kid) {
+		const char *s = json_string_value(kid);
+		size_t len = s ? strnlen(s, sizeof c->signing_key_id) : 0;
+		if (!s || !json_object_get(o, "signing_key") ||
+		    json_string_length(kid) != len || !key_id_valid(s, len))
+			return HT_ERR_INVALID;
+		memcpy(c->signing_key_id, s, len + 1);
+	}
+	json_t *hub_alg = json_object_get(o, "hub_sign_alg");
+	if (!json_object_get(o, "hub_key"))
+		return hub_alg ? HT_ERR_INVALID : HT_OK;
+	if (ht_sign_alg_parse(json_string_value(hub_alg), &c->hub_sign_alg) !=
+	    HT_OK)
+		return HT_ERR_INVALID;
+	return HT_OK;
+}
+
+/* id, role, url and the signing algorithms from the JSON object. */
 static enum ht_err parse_creds_json(json_t *o, struct ht_pki_credentials *c)
 {
 	const char *id = json_string_value(json_object_get(o, "id"));
@@ -1257,7 +1343,7 @@ static enum ht_err parse_creds_json(json_t *o, struct ht_pki_credentials *c)
 	if (json_object_get(o, "signing_key") &&
 	    ht_sign_alg_parse(json_string_value(alg), &c->signing_alg) != HT_OK)
 		return HT_ERR_INVALID;
-	return HT_OK;
+	return parse_creds_json_keys(o, c);
 }
 
 static enum ht_err read_named(int dfd, json_t *o, const char *key,
@@ -1293,9 +1379,15 @@ static enum ht_err read_creds(int dfd, struct ht_pki_credentials *c)
 	if (!err && json_object_get(o, "signing_key"))
 		err = read_named(dfd, o, "signing_key", &c->signing_key_pem,
 				 &c->signing_key_len);
+	if (!err && json_object_get(o, "hub_key"))
+		err = read_named(dfd, o, "hub_key", &c->hub_key_pem,
+				 &c->hub_key_len);
 	json_decref(o);
 	if (!err && !pair_matches(c->cert_pem, c->cert_len, c->key_pem,
 				  c->key_len))
+		err = HT_ERR_INVALID;
+	if (!err && c->hub_key_pem &&
+	    !hub_key_valid(c->hub_key_pem, c->hub_key_len, c->hub_sign_alg))
 		err = HT_ERR_INVALID;
 	return err;
 }

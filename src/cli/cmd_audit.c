@@ -6,20 +6,24 @@
  * (hex lines, JSON, flags) and so bounds all of it: line length, leaf
  * count for proofs, JSON size, proof length. It owns no state beyond one
  * invocation and must never touch a data directory: anyone can run it on
- * a journal's exported leaves to check the hub's own answers.
+ * a journal's exported leaves to check the hub's own answers. The one
+ * exception is `access-log`, which reads (never writes) DATA/access.db
+ * through accesslog.h to verify the access log's hash chain.
  *
- * Exit codes: 0 ok / verified, 1 a proof that does not verify, 2 usage
- * error or malformed input.
+ * Exit codes: 0 ok / verified, 1 a proof that does not verify or an
+ * access log that is not intact, 2 usage error or malformed input.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "commands.h"
+#include "huitong/accesslog.h"
 #include "huitong/merkle.h"
 
 /* Hex characters of one leaf line: 1 MiB of leaf data. Journal leaves are
@@ -73,6 +77,20 @@ static void usage(FILE *out)
 	      "                      --proof H1,H2,...]\n"
 	      "  (--proof may be left out for an empty proof)\n"
 	      "\n"
+	      "the access log of a data directory (reads DATA/access.db, "
+	      "never writes it):\n"
+	      "  access-log --data D [--tail N] [--json]\n"
+	      "                      verifies the whole hash chain; prints "
+	      "\"access log\n"
+	      "                      intact: N entries\" and exits 0, or "
+	      "\"access log not\n"
+	      "                      intact: <problem>\" and exits 1; --tail "
+	      "N also prints\n"
+	      "                      the last N entries, one JSON object per "
+	      "line with\n"
+	      "                      --json (the intact line then goes to "
+	      "stderr)\n"
+	      "\n"
 	      "options:\n"
 	      "  --hash sm3|sha256   hash function (default sm3)\n"
 	      "  --help              this text\n"
@@ -84,8 +102,8 @@ static void usage(FILE *out)
 		"read up to %" PRIu64 " leaves (root has no limit); verify "
 		"input up to %u\n"
 		"bytes; proofs up to %d hashes.\n"
-		"exit: 0 ok, 1 the proof does not verify, 2 usage error or "
-		"bad input.\n",
+		"exit: 0 ok, 1 the proof or the access log does not verify, 2 "
+		"usage error or\nbad input.\n",
 		AUDIT_LINE_CHARS_MAX, AUDIT_LEAVES_MAX, AUDIT_JSON_BYTES_MAX,
 		HT_PROOF_HASHES_MAX);
 }
@@ -94,16 +112,17 @@ static void usage(FILE *out)
 
 enum opt_id {
 	OPT_HASH, OPT_INDEX, OPT_SIZE, OPT_OLD, OPT_NEW, OPT_LEAF_HASH,
-	OPT_ROOT, OPT_OLD_ROOT, OPT_NEW_ROOT, OPT_PROOF, OPT__COUNT
+	OPT_ROOT, OPT_OLD_ROOT, OPT_NEW_ROOT, OPT_PROOF, OPT_DATA, OPT_TAIL,
+	OPT__COUNT
 };
 
 static const char *const opt_names[OPT__COUNT] = {
 	"hash", "index", "size", "old", "new", "leaf-hash",
-	"root", "old-root", "new-root", "proof",
+	"root", "old-root", "new-root", "proof", "data", "tail",
 };
 
 enum action { ACT_ROOT, ACT_INCLUSION, ACT_CONSISTENCY, ACT_VERIFY_INCL,
-	      ACT_VERIFY_CONS };
+	      ACT_VERIFY_CONS, ACT_ACCESS_LOG };
 
 static const struct {
 	const char *name;
@@ -122,6 +141,7 @@ static const struct {
 			     1u << OPT_HASH | 1u << OPT_OLD | 1u << OPT_NEW |
 				     1u << OPT_OLD_ROOT |
 				     1u << OPT_NEW_ROOT | 1u << OPT_PROOF},
+	[ACT_ACCESS_LOG] = {"access-log", 1u << OPT_DATA | 1u << OPT_TAIL},
 };
 
 struct opts {
@@ -129,6 +149,7 @@ struct opts {
 	const char *val[OPT__COUNT]; /* NULL when not given */
 	const char *file;            /* NULL or "-": stdin */
 	bool help;
+	bool json;                   /* access-log --json */
 	enum ht_hash_alg alg;
 };
 
@@ -183,12 +204,19 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->help = true;
 			return 0;
 		}
-		if (!strncmp(a, "--", 2) && a[2]) {
+		if (o->action == ACT_ACCESS_LOG && !strcmp(a, "--json")) {
+			if (o->json)
+				return usage_error("%s given twice", a);
+			o->json = true;
+		} else if (!strncmp(a, "--", 2) && a[2]) {
 			int rc = parse_option(o, argc, argv, &i);
 			if (rc)
 				return rc;
 		} else if (a[0] == '-' && a[1]) {
 			return usage_error("unknown option %s", a);
+		} else if (o->action == ACT_ACCESS_LOG) {
+			return usage_error("access-log reads --data, not a "
+					   "file (%s)", a);
 		} else if (o->file) {
 			return usage_error("more than one input file (%s)", a);
 		} else {
@@ -838,6 +866,143 @@ static int do_verify_consistency(const struct opts *o, struct ht_hasher *h)
 	return answer(err, why);
 }
 
+/* ---- access-log ----------------------------------------------------- */
+
+/* A string field as JSON: bytes other than printable ASCII, '"' and '\\'
+ * are written \u00XX (each byte as the code point of its value), so the
+ * output is ASCII, valid JSON whatever the request sent, and lossless. */
+static void json_str(const char *key, const char *s)
+{
+	printf(",\"%s\":\"", key);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+/* A string field as text: "-" when empty; bytes other than visible ASCII
+ * (space, controls, escape sequences a terminal would obey) and '\\' as
+ * \xNN, so one entry is one line of space-separated fields. */
+static void text_str(const char *key, const char *s)
+{
+	if (key)
+		printf(" %s=", key);
+	else
+		putchar(' ');
+	if (!*s)
+		putchar('-');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p <= 0x20 || *p >= 0x7f || *p == '\\')
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+}
+
+/* time_ns as RFC 3339 UTC with nanoseconds. */
+static void format_time(uint64_t time_ns, char out[40])
+{
+	time_t secs = (time_t)(time_ns / 1000000000u);
+	struct tm tm;
+	size_t n = 0;
+	if (gmtime_r(&secs, &tm))
+		n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (n == 0) {
+		snprintf(out, 40, "?");
+		return;
+	}
+	snprintf(out + n, 40 - n, ".%09uZ",
+		 (unsigned)(time_ns % 1000000000u));
+}
+
+static int print_entry(void *ctx, uint64_t seq, const struct ht_access_entry *e)
+{
+	const bool *json = ctx;
+	char when[40];
+	format_time(e->time_ns, when);
+	if (!*json) {
+		printf("%" PRIu64 " %s", seq, when);
+		text_str("remote", e->remote);
+		text_str("participant", e->participant);
+		text_str("role", ht_access_role_name(e->role));
+		text_str("key", e->key_id);
+		text_str("cert", e->cert_serial);
+		text_str(NULL, e->method);
+		text_str(NULL, e->path);
+		printf("%s status=%u", e->path_truncated ? " (truncated)" : "",
+		       (unsigned)e->status);
+		text_str("outcome", e->outcome);
+		printf(" body=%" PRIu64 " latency_us=%" PRIu32 "\n",
+		       e->body_bytes, e->latency_us);
+		return 0;
+	}
+	printf("{\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64 ",\"time\":\"%s\"",
+	       seq, e->time_ns, when);
+	json_str("participant", e->participant);
+	json_str("role", ht_access_role_name(e->role));
+	json_str("key_id", e->key_id);
+	json_str("cert_serial", e->cert_serial);
+	json_str("remote", e->remote);
+	json_str("method", e->method);
+	json_str("path", e->path);
+	printf(",\"path_truncated\":%s,\"status\":%u",
+	       e->path_truncated ? "true" : "false", (unsigned)e->status);
+	json_str("outcome", e->outcome);
+	printf(",\"body_bytes\":%" PRIu64 ",\"latency_us\":%" PRIu32 "}\n",
+	       e->body_bytes, e->latency_us);
+	return 0;
+}
+
+/* The last `tail` of the `entries` just verified. */
+static int print_tail(const struct opts *o, uint64_t entries, uint64_t tail)
+{
+	bool json = o->json;
+	uint64_t first = entries > tail ? entries - tail + 1 : 1;
+	uint64_t count = entries >= first ? entries - first + 1 : 0;
+	if (count == 0)
+		return 0;
+	enum ht_err err = ht_accesslog_read(o->val[OPT_DATA], first, count,
+					    print_entry, &json);
+	if (err) {
+		fprintf(stderr, "huitong audit: access log: reading entries: "
+				"%s\n", ht_strerror(err));
+		return 2;
+	}
+	return 0;
+}
+
+static int do_access_log(const struct opts *o)
+{
+	char problem[HT_ACCESSLOG_PROBLEM_SIZE];
+	uint64_t entries, tail = 0;
+	if (!o->val[OPT_DATA])
+		return usage_error("%s needs --data", "access-log");
+	if (o->json && !o->val[OPT_TAIL])
+		return usage_error("%s only goes with --tail", "--json");
+	if (o->val[OPT_TAIL] && parse_u64("--tail", o->val[OPT_TAIL], &tail))
+		return 2;
+	enum ht_err err = ht_accesslog_verify(o->val[OPT_DATA], &entries,
+					      problem, sizeof problem);
+	if (err == HT_ERR_CORRUPT) {
+		printf("access log not intact: %s\n", problem);
+		return finish_output() ? 2 : 1;
+	}
+	if (err) {
+		fprintf(stderr, "huitong audit: access log: %s\n",
+			problem[0] ? problem : ht_strerror(err));
+		return 2;
+	}
+	fprintf(o->json ? stderr : stdout,
+		"access log intact: %" PRIu64 " entries\n", entries);
+	int rc = o->val[OPT_TAIL] ? print_tail(o, entries, tail) : 0;
+	return rc ? rc : finish_output();
+}
+
 /* ---- entry ---------------------------------------------------------- */
 
 int ht_cmd_audit(int argc, char **argv)
@@ -860,6 +1025,8 @@ int ht_cmd_audit(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (o.action == ACT_ACCESS_LOG)
+		return do_access_log(&o);
 	enum ht_err err = ht_hasher_create(o.alg, &h);
 	if (err)
 		return crypto_failed(err);
@@ -878,6 +1045,8 @@ int ht_cmd_audit(int argc, char **argv)
 		break;
 	case ACT_VERIFY_CONS:
 		rc = do_verify_consistency(&o, h);
+		break;
+	case ACT_ACCESS_LOG: /* handled above */
 		break;
 	}
 	ht_hasher_destroy(h);

@@ -6,7 +6,10 @@
  * Merkle tree, signs the new head and hands everything to the store in one
  * transaction. Only when that returns is anything acknowledged. It must
  * never let memory run ahead of the store silently: a failed commit
- * poisons the hub, and reopening replays the store.
+ * poisons the hub, and reopening replays the store. It also owns what the
+ * engine does not know: the owners of accounts (interned participant ids,
+ * durable with their accounts) and, for receipts, the Merkle nodes of the
+ * last commit.
  */
 #include "huitong/hub.h"
 
@@ -29,6 +32,19 @@
  * thread start costs more than hashing a few leaves). */
 #define HT_HASH_THREAD_EVENTS_MIN 256
 
+/* Account owners: every distinct participant id once, and one u32 per
+ * account slot naming it (0: none), so an owner costs 4 bytes an account. */
+struct owners {
+	uint32_t *of_slot;          /* 1 + index into name[], 0 = none */
+	size_t slots, slots_cap;    /* slots covered (the rest have none) */
+	char **name;
+	size_t count, cap;
+	uint32_t *table;            /* open addressing: 1 + index into name[] */
+	size_t table_cap;           /* power of two, > 2 * count */
+	struct ht_store_owner_row *rows; /* set since the last commit */
+	size_t rows_count, rows_cap;
+};
+
 struct ht_hub {
 	struct ht_store *store;
 	struct ht_ledger *ledger;          /* NULL when readonly */
@@ -46,8 +62,16 @@ struct ht_hub {
 	size_t event_data_cap;
 	uint32_t *event_off;
 	size_t event_off_cap;
-	uint8_t *nodes;
+	uint8_t *nodes;                    /* levels >= K, for the store */
 	size_t nodes_cap;
+	/* Every node the last commit completed, all levels, in completion
+	 * order from ht_merkle_node_count(recent_prev.size): the hashing
+	 * writes them here directly, and receipts read them back. */
+	uint8_t *all_nodes;
+	size_t all_nodes_cap;
+	struct ht_merkle_frontier recent_prev; /* frontier before that commit */
+	bool recent_valid;                 /* all_nodes is the head's commit */
+	struct owners owners;
 	uint8_t *fps;
 	size_t fps_cap;
 	struct ht_store_account_row *rows;
@@ -68,6 +92,125 @@ static enum ht_err reserve(void **buf, size_t *cap, size_t n, size_t sz)
 	*buf = p;
 	*cap = c;
 	return HT_OK;
+}
+
+/* ---- account owners ---------------------------------------------------- */
+
+bool ht_owner_valid(const char *owner, size_t len)
+{
+	if (!owner || len == 0 || len > HT_OWNER_BYTES_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = owner[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+			  c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* FNV-1a: participant ids are few and short, and registered by the
+ * operator (not chosen by clients), so flooding the table is no concern. */
+static uint32_t owner_hash(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+/* The table entry holding the owner, or the empty one where it would go.
+ * The table is never full (grown at half), so the probe ends. */
+static uint32_t *owner_probe(struct owners *o, const char *s, size_t len)
+{
+	size_t mask = o->table_cap - 1;
+	for (size_t i = owner_hash(s, len) & mask;; i = (i + 1) & mask) {
+		uint32_t v = o->table[i];
+		if (v == 0)
+			return &o->table[i];
+		const char *n = o->name[v - 1];
+		if (strncmp(n, s, len) == 0 && n[len] == '\0')
+			return &o->table[i];
+	}
+}
+
+static enum ht_err owner_table_grow(struct owners *o)
+{
+	size_t cap = o->table_cap ? 2 * o->table_cap : 64;
+	uint32_t *t = calloc(cap, sizeof *t);
+	if (!t)
+		return HT_ERR_NOMEM;
+	free(o->table);
+	o->table = t;
+	o->table_cap = cap;
+	for (size_t i = 0; i < o->count; i++)
+		*owner_probe(o, o->name[i], strlen(o->name[i])) = (uint32_t)i + 1;
+	return HT_OK;
+}
+
+/* *index gets 1 + the index of the owner's one copy, made on first use. */
+static enum ht_err owner_intern(struct owners *o, const char *s, size_t len,
+				uint32_t *index)
+{
+	HT_ASSERT(len > 0 && len <= HT_OWNER_BYTES_MAX);
+	HT_ASSERT(o->count < UINT32_MAX - 1);
+	enum ht_err err = HT_OK;
+	if (2 * (o->count + 1) > o->table_cap)
+		err = owner_table_grow(o);
+	if (!err)
+		err = reserve((void **)&o->name, &o->cap, o->count + 1,
+			      sizeof *o->name);
+	if (err)
+		return err;
+	uint32_t *slot = owner_probe(o, s, len);
+	if (*slot == 0) {
+		char *copy = malloc(len + 1);
+		if (!copy)
+			return HT_ERR_NOMEM;
+		memcpy(copy, s, len);
+		copy[len] = '\0';
+		o->name[o->count++] = copy;
+		*slot = (uint32_t)o->count;
+	}
+	*index = *slot;
+	return HT_OK;
+}
+
+/* Room for owners of slots below `slots` and `rows` uncommitted rows. */
+static enum ht_err owners_reserve(struct owners *o, size_t slots, size_t rows)
+{
+	enum ht_err err = reserve((void **)&o->of_slot, &o->slots_cap, slots,
+				  sizeof *o->of_slot);
+	if (!err)
+		err = reserve((void **)&o->rows, &o->rows_cap, rows ? rows : 1,
+			      sizeof *o->rows);
+	return err;
+}
+
+/* Owner `index` (1-based) for account slot (capacity reserved). */
+static void owner_set(struct owners *o, size_t slot, uint32_t index)
+{
+	HT_ASSERT(slot < o->slots_cap);
+	HT_ASSERT(index >= 1 && index <= o->count);
+	if (slot >= o->slots) {
+		memset(o->of_slot + o->slots, 0,
+		       (slot + 1 - o->slots) * sizeof *o->of_slot);
+		o->slots = slot + 1;
+	}
+	HT_ASSERT(o->of_slot[slot] == 0); /* an account is created once */
+	o->of_slot[slot] = index;
+}
+
+static void owners_free(struct owners *o)
+{
+	for (size_t i = 0; i < o->count; i++)
+		free(o->name[i]);
+	free(o->name);
+	free(o->of_slot);
+	free(o->table);
+	free(o->rows);
 }
 
 /* ---- init --------------------------------------------------------------- */
@@ -207,13 +350,6 @@ static int replay_event(void *p, uint64_t leaf, const uint8_t *data,
 	return c->err != HT_OK;
 }
 
-static int replay_failed(void *p, const struct ht_failed *f)
-{
-	struct replay_ctx *c = p;
-	c->err = ht_ledger_replay_failed(c->ledger, f);
-	return c->err != HT_OK;
-}
-
 struct compare_ctx {
 	struct ht_hub *hub;
 	enum ht_err err;
@@ -296,10 +432,6 @@ static enum ht_err replay_all(struct ht_hub *hub)
 			(unsigned long long)hub->head.tree_size);
 		err = HT_ERR_CORRUPT;
 	}
-	if (!err)
-		err = ht_store_failed_each(hub->store, replay_failed, &rc);
-	if (!err)
-		err = rc.err;
 	struct compare_ctx cc = {.hub = hub};
 	if (!err)
 		err = ht_store_accounts_each(hub->store, compare_account, &cc);
@@ -313,6 +445,42 @@ static enum ht_err replay_all(struct ht_hub *hub)
 	if (!err)
 		err = ht_ledger_check(hub->ledger);
 	return err;
+}
+
+struct owner_load {
+	struct ht_hub *hub;
+	size_t accounts;
+	enum ht_err err;
+};
+
+static int load_owner(void *p, uint64_t slot, const char *owner, size_t len)
+{
+	struct owner_load *c = p;
+	struct owners *o = &c->hub->owners;
+	uint32_t index;
+	if (slot >= c->accounts || !ht_owner_valid(owner, len) ||
+	    (slot < o->slots && o->of_slot[slot])) {
+		fprintf(stderr, "huitong: store: owner of account slot %llu:"
+				" no such account or not a participant id\n",
+			(unsigned long long)slot);
+		c->err = HT_ERR_CORRUPT;
+		return 1;
+	}
+	c->err = owners_reserve(o, c->accounts, 0);
+	if (!c->err)
+		c->err = owner_intern(o, owner, len, &index);
+	if (!c->err)
+		owner_set(o, (size_t)slot, index);
+	return c->err != HT_OK;
+}
+
+/* Owners of the committed accounts (replayed before: slots are known). */
+static enum ht_err load_owners(struct ht_hub *hub)
+{
+	struct owner_load c = {
+		.hub = hub, .accounts = ht_ledger_account_count(hub->ledger)};
+	enum ht_err err = ht_store_owners_each(hub->store, load_owner, &c);
+	return err ? err : c.err;
 }
 
 enum ht_err ht_hub_open(const char *data, const struct ht_hub_open_options *opt,
@@ -338,6 +506,8 @@ enum ht_err ht_hub_open(const char *data, const struct ht_hub_open_options *opt,
 	if (!err && !hub->readonly)
 		err = replay_all(hub);
 	if (!err && !hub->readonly)
+		err = load_owners(hub);
+	if (!err && !hub->readonly)
 		err = load_frontier(hub, hub->head.tree_size);
 	if (err) {
 		ht_hub_close(hub);
@@ -359,6 +529,8 @@ void ht_hub_close(struct ht_hub *hub)
 	free(hub->event_data);
 	free(hub->event_off);
 	free(hub->nodes);
+	free(hub->all_nodes);
+	owners_free(&hub->owners);
 	free(hub->fps);
 	free(hub->rows);
 	free(hub);
@@ -382,8 +554,78 @@ enum ht_err ht_hub_create_accounts(struct ht_hub *hub,
 				   const struct ht_account *in, size_t n,
 				   uint16_t *results)
 {
+	return ht_hub_create_accounts_owned(hub, in, n, NULL, results);
+}
+
+/* Give every account created ok by the call its owner (memory reserved). */
+static void owners_record(struct ht_hub *hub, const struct ht_account *in,
+			  size_t n, const uint16_t *results, uint32_t index)
+{
+	struct owners *o = &hub->owners;
+	for (size_t i = 0; i < n; i++) {
+		if (results[i] != HT_R_OK)
+			continue;
+		const struct ht_account *a =
+			ht_ledger_account_get(hub->ledger, in[i].id);
+		HT_ASSERT(a != NULL);
+		size_t slot = ht_ledger_account_index(hub->ledger, a);
+		HT_ASSERT(slot >= hub->accounts_committed);
+		owner_set(o, slot, index);
+		HT_ASSERT(o->rows_count < o->rows_cap);
+		o->rows[o->rows_count++] = (struct ht_store_owner_row){
+			.slot = slot, .owner = o->name[index - 1]};
+	}
+}
+
+enum ht_err ht_hub_create_accounts_owned(struct ht_hub *hub,
+					 const struct ht_account *in, size_t n,
+					 const char *owner, uint16_t *results)
+{
 	enum ht_err err = writable(hub);
-	return err ? err : ht_ledger_create_accounts(hub->ledger, in, n, results);
+	if (err || !owner)
+		return err ? err
+			   : ht_ledger_create_accounts(hub->ledger, in, n,
+						       results);
+	size_t len = strnlen(owner, HT_OWNER_BYTES_MAX + 1);
+	if (!ht_owner_valid(owner, len))
+		return HT_ERR_INVALID;
+	if (n > HT_BATCH_EVENTS_MAX)
+		return HT_ERR_LIMIT;
+	/* Everything that can fail first: the engine call cannot be undone. */
+	uint32_t index;
+	err = owner_intern(&hub->owners, owner, len, &index);
+	if (!err)
+		err = owners_reserve(&hub->owners,
+				     ht_ledger_account_count(hub->ledger) + n,
+				     hub->owners.rows_count + n);
+	if (!err)
+		err = ht_ledger_create_accounts(hub->ledger, in, n, results);
+	if (!err)
+		owners_record(hub, in, n, results, index);
+	return err;
+}
+
+const char *ht_hub_account_owner(struct ht_hub *hub, ht_u128 account_id)
+{
+	struct owners *o = &hub->owners;
+	uint32_t index = 0;
+	if (hub->readonly) {
+		char buf[HT_OWNER_BYTES_MAX + 1];
+		if (ht_store_account_owner(hub->store, account_id, buf,
+					   sizeof buf) ||
+		    !ht_owner_valid(buf, strlen(buf)) ||
+		    owner_intern(o, buf, strlen(buf), &index))
+			return NULL;
+		return o->name[index - 1];
+	}
+	const struct ht_account *a = ht_ledger_account_get(hub->ledger,
+							   account_id);
+	if (!a)
+		return NULL;
+	size_t slot = ht_ledger_account_index(hub->ledger, a);
+	if (slot < o->slots)
+		index = o->of_slot[slot];
+	return index ? o->name[index - 1] : NULL;
 }
 
 enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
@@ -435,17 +677,22 @@ static enum ht_err encode_events(struct ht_hub *hub,
 	return HT_OK;
 }
 
-/* Hash this commit's n leaves into a copy of the frontier, collecting the
- * nodes they complete in hub->nodes. Runs on the hashing thread for large
- * commits, so it touches nothing but its own hasher, f and hub->nodes. */
+/* Hash this commit's n leaves into a copy of the frontier. Every node
+ * they complete is written straight into hub->all_nodes (kept for
+ * receipts: no extra copy), and those of the stored levels also into
+ * hub->nodes. Runs on the hashing thread for large commits, so it touches
+ * nothing but its own hasher, f, hub->all_nodes, hub->nodes and hub->fps. */
 static enum ht_err hash_leaves(struct ht_hub *hub, struct ht_hasher *hasher,
 			       size_t n, struct ht_merkle_frontier *f,
 			       size_t *node_count)
 {
-	size_t count = 0;
+	size_t count = 0, all = 0;
 	enum ht_err err = HT_OK;
 	for (size_t i = 0; i < n && !err; i++) {
-		uint8_t leaf[HT_HASH_BYTES], nodes[65][HT_HASH_BYTES];
+		uint8_t leaf[HT_HASH_BYTES];
+		uint8_t (*nodes)[HT_HASH_BYTES] =
+			(uint8_t (*)[HT_HASH_BYTES])(hub->all_nodes +
+						     all * HT_HASH_BYTES);
 		unsigned emitted = 0;
 		const uint8_t *d = hub->event_data + hub->event_off[i];
 		err = ht_merkle_leaf_hash(hasher, d,
@@ -459,7 +706,10 @@ static enum ht_err hash_leaves(struct ht_hub *hub, struct ht_hasher *hasher,
 		for (unsigned k = HT_JOURNAL_NODE_LEVEL_MIN; k < emitted; k++)
 			memcpy(hub->nodes + count++ * HT_HASH_BYTES, nodes[k],
 			       HT_HASH_BYTES);
+		all += emitted;
 	}
+	HT_ASSERT(err || all == ht_merkle_node_count(f->size) -
+				       ht_merkle_node_count(f->size - n));
 	*node_count = count;
 	return err;
 }
@@ -490,9 +740,16 @@ static enum ht_err journal_start(struct ht_hub *hub, struct journal_job *j,
 {
 	uint64_t first = ht_journal_node_count(hub->frontier.size);
 	uint64_t last = ht_journal_node_count(hub->frontier.size + n);
+	uint64_t all = ht_merkle_node_count(hub->frontier.size + n) -
+		       ht_merkle_node_count(hub->frontier.size);
 	*j = (struct journal_job){.hub = hub, .n = n, .f = hub->frontier};
+	/* From here on all_nodes no longer holds the last commit's nodes. */
+	hub->recent_valid = false;
 	enum ht_err err = reserve((void **)&hub->nodes, &hub->nodes_cap,
 				  (size_t)(last - first) + 65, HT_HASH_BYTES);
+	if (!err) /* + 65: frontier_append's out_nodes contract */
+		err = reserve((void **)&hub->all_nodes, &hub->all_nodes_cap,
+			      (size_t)all + 65, HT_HASH_BYTES);
 	if (!err)
 		err = reserve((void **)&hub->fps, &hub->fps_cap, n,
 			      HT_JOURNAL_FP_BYTES);
@@ -582,6 +839,17 @@ static enum ht_err account_rows(struct ht_hub *hub,
 	return HT_OK;
 }
 
+/* The owner rows written belong to accounts this commit inserted. */
+static void owners_committed(struct ht_hub *hub, uint64_t created)
+{
+	struct owners *o = &hub->owners;
+	for (size_t i = 0; i < o->rows_count; i++) {
+		HT_ASSERT(o->rows[i].slot >= hub->accounts_committed);
+		HT_ASSERT(o->rows[i].slot < hub->accounts_committed + created);
+	}
+	o->rows_count = 0;
+}
+
 enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
 {
 	enum ht_err err = writable(hub);
@@ -589,8 +857,8 @@ enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
 		return err;
 	struct ht_ledger_changes ch;
 	ht_ledger_changes(hub->ledger, &ch);
-	if (!ch.events_count && !ch.dirty_count && !ch.failed_count &&
-	    !ch.history_count) {
+	if (!ch.events_count && !ch.dirty_count && !ch.history_count &&
+	    !hub->owners.rows_count) {
 		if (head_out)
 			*head_out = hub->head;
 		return HT_OK;
@@ -611,8 +879,8 @@ enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
 		.event_offset = hub->event_off,
 		.accounts_count = rows,
 		.accounts = hub->rows,
-		.failed_count = ch.failed_count,
-		.failed = ch.failed,
+		.owners_count = hub->owners.rows_count,
+		.owners = hub->owners.rows,
 		.history_count = ch.history_count,
 		.history = ch.history,
 		.node_first = ht_journal_node_count(hub->head.tree_size),
@@ -631,13 +899,19 @@ enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
 	}
 	if (journal) {
 		HT_ASSERT(job.head.tree_size > hub->head.tree_size);
+		HT_ASSERT(job.f.size == job.head.tree_size);
+		hub->recent_prev = hub->frontier;
+		hub->recent_valid = true;
 		hub->frontier = job.f;
 		hub->head = job.head;
 	} else {
 		/* journal off (benchmark only): no head, but leaves keep
-		 * their indexes. */
+		 * their indexes; nothing to prove from memory. */
+		if (ch.events_count)
+			hub->recent_valid = false;
 		hub->head.tree_size += ch.events_count;
 	}
+	owners_committed(hub, created);
 	hub->accounts_committed += created;
 	ht_ledger_changes_reset(hub->ledger);
 	if (head_out)
@@ -872,4 +1146,64 @@ enum ht_err ht_hub_root_at(struct ht_hub *hub, uint64_t size,
 	return err ? err
 		   : ht_merkle_root(hub->hasher, size, node_from_store, hub,
 				    out);
+}
+
+/* ---- range proofs (receipts) ------------------------------------------ */
+
+enum ht_err ht_hub_prove_range(struct ht_hub *hub, uint64_t first,
+			       uint64_t count, uint64_t size,
+			       uint8_t proof[][HT_HASH_BYTES], size_t *n)
+{
+	*n = 0;
+	enum ht_err err = proof_size_ok(hub, size);
+	return err ? err
+		   : ht_merkle_range_proof(hub->hasher, first, count, size,
+					   node_from_store, hub, proof, n);
+}
+
+/* Complete node (level, index) of the head's tree, for a range inside the
+ * last commit: a node whose last leaf that commit appended is in
+ * all_nodes; a maximal subtree left of the commit that such a range's
+ * proof needs is a node of the frontier before it (its parent reaches
+ * into the commit); anything else comes from the store. */
+static enum ht_err node_recent(void *ctx, unsigned level, uint64_t index,
+			       uint8_t out[HT_HASH_BYTES])
+{
+	struct ht_hub *hub = ctx;
+	const struct ht_merkle_frontier *prev = &hub->recent_prev;
+	HT_ASSERT(level < 63);
+	uint64_t last = ((index + 1) << level) - 1;
+	if (last >= prev->size && last < hub->head.tree_size) {
+		uint64_t k = ht_merkle_node_seq(level, index) -
+			     ht_merkle_node_count(prev->size);
+		HT_ASSERT(k < ht_merkle_node_count(hub->head.tree_size) -
+				      ht_merkle_node_count(prev->size));
+		memcpy(out, hub->all_nodes + k * HT_HASH_BYTES, HT_HASH_BYTES);
+		return HT_OK;
+	}
+	if ((prev->size >> level & 1) && index == (prev->size >> level) - 1) {
+		memcpy(out, prev->hash[level], HT_HASH_BYTES);
+		return HT_OK;
+	}
+	return node_from_store(hub, level, index, out);
+}
+
+enum ht_err ht_hub_prove_range_recent(struct ht_hub *hub, uint64_t first,
+				      uint64_t count,
+				      uint8_t proof[][HT_HASH_BYTES],
+				      size_t *n)
+{
+	*n = 0;
+	if (hub->poisoned)
+		return HT_ERR_POISONED;
+	if (hub->readonly || !hub->recent_valid)
+		return HT_ERR_INVALID;
+	uint64_t end = hub->head.tree_size;
+	HT_ASSERT(hub->frontier.size == end);
+	HT_ASSERT(hub->recent_prev.size < end);
+	if (count == 0 || first < hub->recent_prev.size || first >= end ||
+	    count > end - first)
+		return HT_ERR_INVALID;
+	return ht_merkle_range_proof(hub->hasher, first, count, end,
+				     node_recent, hub, proof, n);
 }

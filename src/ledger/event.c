@@ -13,6 +13,8 @@
 #define ACCOUNT_FIXED_BYTES (1 + 16 + 4 + 2 + 2 + 8 + 1)
 #define TRANSFER_FIXED_BYTES (1 + 4 * 16 + 8 + 4 + 2 + 2 + 4 + 8 + 1)
 #define EXPIRY_BYTES (1 + 16 + 8)
+#define REFUSAL_BYTES (1 + 16 + 2 + 8)
+_Static_assert(REFUSAL_BYTES == 27, "the refusal layout of ledger.h");
 
 _Static_assert(TRANSFER_FIXED_BYTES + HT_USER_DATA_BYTES_MAX <=
 		       HT_LEAF_BYTES_MAX,
@@ -30,6 +32,8 @@ uint64_t ht_event_timestamp(const struct ht_event *e)
 		return e->u.transfer.timestamp;
 	case HT_EVENT_EXPIRY:
 		return e->u.expiry.timestamp;
+	case HT_EVENT_REFUSAL:
+		return e->u.refusal.timestamp;
 	}
 	return 0;
 }
@@ -102,6 +106,12 @@ enum ht_err ht_event_encode(const struct ht_event *e,
 		buf[0] = HT_EVENT_EXPIRY;
 		end = put_u128(buf + 1, e->u.expiry.pending_id);
 		end = put_be(end, e->u.expiry.timestamp, 8);
+		break;
+	case HT_EVENT_REFUSAL:
+		buf[0] = HT_EVENT_REFUSAL;
+		end = put_u128(buf + 1, e->u.refusal.id);
+		end = put_be(end, e->u.refusal.result, 2);
+		end = put_be(end, e->u.refusal.timestamp, 8);
 		break;
 	default:
 		return HT_ERR_INVALID;
@@ -179,6 +189,15 @@ static void decode_transfer(const uint8_t *p, struct ht_transfer *t)
 	memcpy(t->user_data, p, t->user_data_len);
 }
 
+static void decode_refusal(const uint8_t *p, struct ht_event *e)
+{
+	uint64_t v;
+	p = get_u128(p + 1, &e->u.refusal.id);
+	p = get_be(p, 2, &v);
+	e->u.refusal.result = (uint16_t)v;
+	get_be(p, 8, &e->u.refusal.timestamp);
+}
+
 enum ht_err ht_event_decode(const uint8_t *buf, size_t len,
 			    struct ht_event *out)
 {
@@ -204,6 +223,12 @@ enum ht_err ht_event_decode(const uint8_t *buf, size_t len,
 		out->kind = HT_EVENT_EXPIRY;
 		get_be(get_u128(buf + 1, &out->u.expiry.pending_id), 8,
 		       &out->u.expiry.timestamp);
+		return HT_OK;
+	case HT_EVENT_REFUSAL:
+		if (len != REFUSAL_BYTES)
+			return HT_ERR_CORRUPT;
+		out->kind = HT_EVENT_REFUSAL;
+		decode_refusal(buf, out);
 		return HT_OK;
 	}
 	return HT_ERR_CORRUPT;

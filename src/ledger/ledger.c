@@ -1,7 +1,7 @@
 /*
  * ledger.c — the ledger engine's batches: memory reservation, linked
- * chains and their undo, account creation, burned ids, the changes handed
- * to the hub, lookups.
+ * chains and their undo, account creation, burned ids (refusal events),
+ * the changes handed to the hub, lookups.
  *
  * Owner: ledger. This file owns every allocation of the engine and the
  * order of a create call: read the clock once, reserve all memory the
@@ -209,7 +209,8 @@ enum ht_err ledger_transfers_reserve(struct ht_ledger *l, size_t extra)
 }
 
 /* Everything a create call of n events (plus the expiries due now) can
- * need, reserved before any state changes. */
+ * need, reserved before any state changes. Each input emits at most one
+ * event (its account or transfer, or its refusal), so n + due events. */
 static enum ht_err reserve_call(struct ht_ledger *l, size_t n, bool accounts)
 {
 	enum ht_err err = ARRAY_RESERVE(l, l->heap, l->heap_cap,
@@ -229,9 +230,6 @@ static enum ht_err reserve_call(struct ht_ledger *l, size_t n, bool accounts)
 		err = ledger_accounts_reserve(l, n);
 	if (!err && !accounts)
 		err = ledger_transfers_reserve(l, n);
-	if (!err && !accounts)
-		err = ARRAY_RESERVE(l, l->failed, l->failed_cap,
-				    l->failed_count + n);
 	if (!err && !accounts)
 		err = ARRAY_RESERVE(l, l->undo_acct, l->undo_acct_cap, 2 * n);
 	if (!err && !accounts)
@@ -283,7 +281,6 @@ void ht_ledger_destroy(struct ht_ledger *l)
 	ARRAY_FREE(l->events, l->event_cap);
 	ARRAY_FREE(l->dirty_idx, l->dirty_cap);
 	ARRAY_FREE(l->dirty_ptr, l->dirty_ptr_cap);
-	ARRAY_FREE(l->failed, l->failed_cap);
 	ARRAY_FREE(l->history, l->history_cap);
 	ARRAY_FREE(l->undo_acct, l->undo_acct_cap);
 	ARRAY_FREE(l->undo_pending, l->undo_pending_cap);
@@ -574,24 +571,27 @@ bool ledger_result_burns(uint16_t r)
 	return ht_result_name(r) != NULL;
 }
 
-/* Record a failed transfer's id as burned. A field-validation failure can
- * name an id that is already a committed transfer or already burned: it
- * is taken, so nothing is recorded. */
+/* Burn a failed transfer's id: emit its refusal event. A field-validation
+ * failure can name an id that is already a committed transfer or already
+ * burned: it is taken, so nothing is emitted. Called outside any chain
+ * (after a broken chain's rollback), so the refusal is never undone and
+ * takes the next timestamp after the rollback. */
 static void burn(struct ht_ledger *l, ht_u128 id, uint16_t r)
 {
 	HT_ASSERT(!l->in_chain);
+	HT_ASSERT(ledger_result_burns(r));
 	struct ht_idmap_slot *slot = ledger_xfer_probe(l, id);
 	if (slot->val)
 		return;
 	uint64_t ts = ledger_next_ts(l);
 	ledger_burned_insert(l, slot, id);
-	HT_ASSERT(l->failed_count < l->failed_cap);
-	struct ht_failed *f = &l->failed[l->failed_count++];
-	memset(f, 0, sizeof *f);
-	f->id = id;
-	f->timestamp = ts;
-	f->result = r;
-	l->last_ts = ts;
+	struct ht_event *e = ledger_event_push(l);
+	memset(e, 0, sizeof *e);
+	e->kind = HT_EVENT_REFUSAL;
+	e->u.refusal.id = id;
+	e->u.refusal.result = r;
+	e->u.refusal.timestamp = ts;
+	ledger_commit_ts(l, ts);
 }
 
 static void transfers_apply(struct ht_ledger *l, const struct ht_transfer *in,
@@ -736,7 +736,6 @@ enum ht_err ht_ledger_expire(struct ht_ledger *l)
 /* Empty arrays are never NULL, so callers may memcpy from them freely. */
 static const struct ht_event no_events[1];
 static const struct ht_account *const no_accounts[1];
-static const struct ht_failed no_failed[1];
 static const struct ht_balance no_history[1];
 
 void ht_ledger_changes(const struct ht_ledger *l, struct ht_ledger_changes *out)
@@ -746,8 +745,6 @@ void ht_ledger_changes(const struct ht_ledger *l, struct ht_ledger_changes *out)
 	out->events_count = l->event_count;
 	out->dirty_accounts = l->dirty_ptr ? l->dirty_ptr : no_accounts;
 	out->dirty_count = l->dirty_count;
-	out->failed = l->failed ? l->failed : no_failed;
-	out->failed_count = l->failed_count;
 	out->history = l->history ? l->history : no_history;
 	out->history_count = l->history_count;
 }
@@ -758,7 +755,6 @@ void ht_ledger_changes_reset(struct ht_ledger *l)
 	l->event_count = 0;
 	l->dirty_count = 0;
 	l->dirty_ptr_count = 0;
-	l->failed_count = 0;
 	l->history_count = 0;
 	/* A new epoch empties the dirty set without touching every account;
 	 * on the (theoretical) wrap, clear the marks for real. */

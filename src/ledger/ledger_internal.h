@@ -121,8 +121,6 @@ struct ht_ledger {
 	size_t dirty_count, dirty_ptr_count, dirty_cap, dirty_ptr_cap;
 	const struct ht_account *dirty_base; /* accounts base dirty_ptr uses */
 	uint64_t dirty_epoch;
-	struct ht_failed *failed;
-	size_t failed_count, failed_cap;
 	struct ht_balance *history;
 	size_t history_count, history_cap;
 

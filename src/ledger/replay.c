@@ -1,6 +1,6 @@
 /*
- * replay.c — rebuilding the engine from committed events and burned ids,
- * and the full from-scratch invariant check.
+ * replay.c — rebuilding the engine from committed events (refusal events
+ * burn their ids again), and the full from-scratch invariant check.
  *
  * Owner: ledger. Replay runs the same checks and effects as live
  * application (transfer.c) with recording switched off, so the rebuilt
@@ -83,6 +83,28 @@ static enum ht_err replay_expiry(struct ht_ledger *l, ht_u128 pending_id,
 	return HT_OK;
 }
 
+/* A refusal burns its id again, checked as live application burns: a
+ * result that burns, an id that is valid and not taken. */
+static enum ht_err replay_refusal(struct ht_ledger *l, ht_u128 id,
+				  uint16_t result, uint64_t ts)
+{
+	if (id == 0 || id == HT_U128_MAX)
+		return HT_ERR_CORRUPT;
+	if (!ledger_result_burns(result))
+		return HT_ERR_CORRUPT;
+	enum ht_err err = ledger_xfer_ids_reserve(l, 1);
+	if (err)
+		return err;
+	struct ht_idmap_slot *s = ledger_xfer_probe(l, id);
+	if (s->val)
+		return HT_ERR_CORRUPT;
+	ledger_burned_insert(l, s, id);
+	l->replaying = true;
+	ledger_commit_ts(l, ts);
+	l->replaying = false;
+	return HT_OK;
+}
+
 enum ht_err ht_ledger_replay(struct ht_ledger *l, const struct ht_event *e)
 {
 	if (!l || !e)
@@ -104,6 +126,10 @@ enum ht_err ht_ledger_replay(struct ht_ledger *l, const struct ht_event *e)
 	case HT_EVENT_EXPIRY:
 		err = replay_expiry(l, e->u.expiry.pending_id, ts);
 		break;
+	case HT_EVENT_REFUSAL:
+		err = replay_refusal(l, e->u.refusal.id, e->u.refusal.result,
+				     ts);
+		break;
 	default:
 		err = HT_ERR_CORRUPT;
 	}
@@ -120,6 +146,8 @@ replay_prefetch(const struct ht_ledger *l, const struct ht_event *e)
 		ledger_transfer_prefetch(l, &e->u.transfer);
 	else if (e->kind == HT_EVENT_EXPIRY)
 		ht_idmap_prefetch(&l->transfer_ids, e->u.expiry.pending_id);
+	else if (e->kind == HT_EVENT_REFUSAL)
+		ht_idmap_prefetch(&l->transfer_ids, e->u.refusal.id);
 }
 
 enum ht_err ht_ledger_replay_batch(struct ht_ledger *l,
@@ -145,29 +173,6 @@ enum ht_err ht_ledger_replay_batch(struct ht_ledger *l,
 			return err;
 		*done = i + 1;
 	}
-	return HT_OK;
-}
-
-enum ht_err ht_ledger_replay_failed(struct ht_ledger *l,
-				    const struct ht_failed *f)
-{
-	if (!l || !f)
-		return HT_ERR_INVALID;
-	if (l->poisoned)
-		return HT_ERR_POISONED;
-	if (f->id == 0 || f->id == HT_U128_MAX || f->timestamp == 0)
-		return HT_ERR_CORRUPT;
-	if (!ledger_result_burns(f->result))
-		return HT_ERR_CORRUPT;
-	enum ht_err err = ledger_xfer_ids_reserve(l, 1);
-	if (err)
-		return err;
-	struct ht_idmap_slot *s = ledger_xfer_probe(l, f->id);
-	if (s->val)
-		return HT_ERR_CORRUPT;
-	ledger_burned_insert(l, s, f->id);
-	if (f->timestamp > l->last_ts)
-		l->last_ts = f->timestamp;
 	return HT_OK;
 }
 

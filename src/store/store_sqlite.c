@@ -27,7 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+/* The oldest schema this build opens (see schema_check). */
+#define SCHEMA_VERSION_MIN 2
 #define DB_NAME "huitong.db"
 #define LOCK_NAME "writer.lock"
 /* Events indexed per projection transaction: bounds a catch-up's WAL. */
@@ -37,7 +39,7 @@ enum stmt_id {
 	ST_EVENT_INSERT,
 	ST_ACCOUNT_INSERT,
 	ST_ACCOUNT_UPDATE,
-	ST_FAILED_INSERT,
+	ST_OWNER_INSERT,
 	ST_HISTORY_INSERT,
 	ST_HEAD_INSERT,
 	ST_NODE_HEAD,
@@ -54,8 +56,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		"UPDATE account SET flags=?2, debits_pending=?3,"
 		" debits_posted=?4, credits_pending=?5, credits_posted=?6"
 		" WHERE slot=?1",
-	[ST_FAILED_INSERT] =
-		"INSERT INTO failed(timestamp, id, result) VALUES (?1, ?2, ?3)",
+	[ST_OWNER_INSERT] =
+		"INSERT INTO account_owner(slot, owner) VALUES (?1, ?2)",
 	[ST_HISTORY_INSERT] =
 		"INSERT INTO balance_history(account, timestamp,"
 		" debits_pending, debits_posted, credits_pending,"
@@ -208,8 +210,19 @@ static const char schema_v1[] =
 	" PRIMARY KEY(account, timestamp)) WITHOUT ROWID;"
 	"INSERT INTO meta VALUES('index_watermark', '0');";
 
+/* v2: a burned transfer id is a journal event of its own (a refusal,
+ * ledger.h), so the `failed` table goes; accounts created through the API
+ * record the participant that owns them (not a journal leaf: see
+ * docs/internals/store.md). A v1 store cannot be migrated — its refusals
+ * are not leaves and the signed heads cannot be rewritten — so only a
+ * fresh store runs this, right after v1 (see schema_check). */
+static const char schema_v2[] =
+	"DROP TABLE failed;"
+	"CREATE TABLE account_owner(slot INTEGER PRIMARY KEY,"
+	" owner TEXT NOT NULL);";
+
 /* Migrations, index = version - 1. Append; never edit a shipped one. */
-static const char *const migrations[] = {schema_v1};
+static const char *const migrations[] = {schema_v1, schema_v2};
 _Static_assert(sizeof migrations / sizeof migrations[0] == SCHEMA_VERSION,
 	       "one migration per schema version");
 
@@ -250,6 +263,25 @@ static enum ht_err meta_put(struct ht_store *s, const char *key,
 	return err;
 }
 
+/* An existing store this build can open: not newer than it, and not
+ * older than the first schema it can read (a v1 store keeps refusals out
+ * of the journal, which no migration can put back in). */
+static enum ht_err schema_check(uint32_t version)
+{
+	if (version > SCHEMA_VERSION) {
+		fprintf(stderr,
+			"huitong: store schema %u is newer than this build (%u)\n",
+			version, SCHEMA_VERSION);
+		return HT_ERR_UNSUPPORTED;
+	}
+	if (version < SCHEMA_VERSION_MIN) {
+		fprintf(stderr, "huitong: store schema %u predates refusal"
+				" events: re-initialise\n", version);
+		return HT_ERR_UNSUPPORTED;
+	}
+	return HT_OK;
+}
+
 static enum ht_err migrate(struct ht_store *s)
 {
 	char buf[32];
@@ -266,12 +298,8 @@ static enum ht_err migrate(struct ht_store *s)
 		return err == HT_ERR_NOT_FOUND ? HT_ERR_CORRUPT : err;
 	if (!fresh)
 		version = (uint32_t)strtoul(buf, NULL, 10);
-	if (version > SCHEMA_VERSION) {
-		fprintf(stderr,
-			"huitong: store schema %u is newer than this build (%u)\n",
-			version, SCHEMA_VERSION);
-		return HT_ERR_UNSUPPORTED;
-	}
+	if (!fresh && (err = schema_check(version)))
+		return err;
 	for (; version < SCHEMA_VERSION; version++) {
 		enum ht_err err = exec(s, "BEGIN");
 		if (!err)
@@ -423,6 +451,8 @@ enum ht_err ht_store_open(const char *data, bool readonly, struct ht_store **out
 	struct ht_store_config cfg;
 	if (!err)
 		err = ht_store_get_config(s, &cfg);
+	if (!err && readonly) /* a writer checked it in migrate */
+		err = schema_check(cfg.schema_version);
 	if (err) {
 		ht_store_close(s);
 		return err;
@@ -546,33 +576,59 @@ enum ht_err ht_store_event_get(struct ht_store *s, uint64_t leaf, uint8_t *out,
 	return err;
 }
 
-enum ht_err ht_store_failed_each(struct ht_store *s,
-				 int (*fn)(void *ctx, const struct ht_failed *f),
+enum ht_err ht_store_owners_each(struct ht_store *s,
+				 int (*fn)(void *ctx, uint64_t slot,
+					   const char *owner, size_t len),
 				 void *ctx)
 {
 	sqlite3_stmt *st;
 	enum ht_err err = prepare(
-		s, "SELECT timestamp, id, result FROM failed ORDER BY timestamp",
-		&st);
+		s, "SELECT slot, owner FROM account_owner ORDER BY slot", &st);
 	if (err)
 		return err;
 	int rc = SQLITE_DONE;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct ht_failed f = {0};
-		uint8_t id[16];
-		size_t n;
-		if (!col_blob(st, 1, id, sizeof id, &n) || n != 16) {
+		const char *o = (const char *)sqlite3_column_text(st, 1);
+		int n = sqlite3_column_bytes(st, 1);
+		if (!o || n < 0) {
 			err = HT_ERR_CORRUPT;
 			break;
 		}
-		f.id = be_u128(id);
-		f.timestamp = col_u64(st, 0);
-		f.result = (uint16_t)sqlite3_column_int(st, 2);
-		if (fn(ctx, &f))
+		if (fn(ctx, col_u64(st, 0), o, (size_t)n))
 			break;
 	}
 	if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		err = sql_err(s, rc, "failed");
+		err = sql_err(s, rc, "account owners");
+	sqlite3_finalize(st);
+	return err;
+}
+
+enum ht_err ht_store_account_owner(struct ht_store *s, ht_u128 id, char *out,
+				   size_t size)
+{
+	sqlite3_stmt *st;
+	uint8_t key[16];
+	enum ht_err err = prepare(s,
+				  "SELECT o.owner FROM account a JOIN"
+				  " account_owner o ON o.slot = a.slot"
+				  " WHERE a.id = ?1",
+				  &st);
+	if (err)
+		return err;
+	u128_be(id, key);
+	sqlite3_bind_blob(st, 1, key, 16, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *o = (const char *)sqlite3_column_text(st, 0);
+		int n = sqlite3_column_bytes(st, 0);
+		if (!o || n < 0 || (size_t)n >= size)
+			err = HT_ERR_CORRUPT;
+		else
+			memcpy(out, o, (size_t)n + 1);
+	} else {
+		err = rc == SQLITE_DONE ? HT_ERR_NOT_FOUND
+					: sql_err(s, rc, "account owner");
+	}
 	sqlite3_finalize(st);
 	return err;
 }
@@ -852,17 +908,17 @@ static enum ht_err commit_accounts(struct ht_store *s,
 	return HT_OK;
 }
 
-static enum ht_err commit_failed(struct ht_store *s,
+static enum ht_err commit_owners(struct ht_store *s,
 				 const struct ht_store_commit *c)
 {
-	sqlite3_stmt *st = s->stmt[ST_FAILED_INSERT];
-	for (size_t i = 0; i < c->failed_count; i++) {
-		uint8_t id[16];
-		u128_be(c->failed[i].id, id);
-		sqlite3_bind_int64(st, 1, i64(c->failed[i].timestamp));
-		sqlite3_bind_blob(st, 2, id, 16, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, c->failed[i].result);
-		enum ht_err err = step_done(s, st, "failed insert");
+	sqlite3_stmt *st = s->stmt[ST_OWNER_INSERT];
+	for (size_t i = 0; i < c->owners_count; i++) {
+		const struct ht_store_owner_row *o = &c->owners[i];
+		size_t len = strlen(o->owner);
+		HT_ASSERT(len > 0 && len <= HT_OWNER_BYTES_MAX);
+		sqlite3_bind_int64(st, 1, i64(o->slot));
+		sqlite3_bind_text(st, 2, o->owner, (int)len, SQLITE_STATIC);
+		enum ht_err err = step_done(s, st, "owner insert");
 		if (err)
 			return err;
 	}
@@ -925,7 +981,7 @@ enum ht_err ht_store_commit(struct ht_store *s, struct ht_store_commit *c)
 	if (!err)
 		err = commit_accounts(s, c);
 	if (!err)
-		err = commit_failed(s, c);
+		err = commit_owners(s, c);
 	if (!err)
 		err = commit_history(s, c);
 	if (!err && c->finish)

@@ -15,7 +15,9 @@
 #      (a) every acknowledged ok is present with the same accounts and
 #      amount, every acknowledged failure is absent; every acknowledged
 #      burned failure answers id_already_failed to a retry, and a sample of
-#      acknowledged oks answers exists;
+#      acknowledged oks answers exists; every acknowledged burned failure is
+#      a refusal event (journal leaf of kind 4) with its id and result,
+#      exactly once, and no refusal names a transfer that is present;
 #      (b) the store opened (the hub checks replayed against stored
 #      balances) and every account's four balances equal those implied by
 #      the transfers present (posts, voids, expiries and open pending
@@ -52,10 +54,10 @@ rounds=${HT_CRASH_ROUNDS:-50}
 [ "${HT_SOAK:-0}" = 1 ] && rounds=${HT_CRASH_ROUNDS:-500}
 seed=${HT_CRASH_SEED:-$(date +%s%N | cut -c8-16)}
 
-exec python3 - "$bin" "$rounds" "$seed" <<'PY'
+exec python3 - "$bin" "$rounds" "$seed" "$src" <<'PY'
 import collections, itertools, json, os, random, resource, shutil, signal, subprocess, sys, tempfile, threading, time
 
-BIN, ROUNDS, SEED = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+BIN, ROUNDS, SEED, SRC = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 # journal verify rechecks the whole store, O(events + heads) with one
 # signature check per head (~0.3 ms for SM2), so it dominates a round once
 # the store has grown: run it every 5th round (25th in a soak) and after the
@@ -86,6 +88,52 @@ TIMES = {}   # seconds spent in the last check run and journal verify
 DUMMY_IDS = itertools.count(9 * 10**15)   # the check run's expiry triggers
 SEEN = collections.Counter()   # acknowledged result codes, all rounds
 NOT_BURNED = {"linked_event_failed", "linked_event_chain_open", "id_already_failed"}
+
+
+def result_codes():
+    """snake_case result name -> enum ht_result value, from ledger.h."""
+    import re
+    with open(os.path.join(SRC, "include", "huitong", "ledger.h"), encoding="utf-8") as f:
+        return {m.group(1).lower(): int(m.group(2))
+                for m in re.finditer(r"\bHT_R_([A-Z_]+) = (\d+),", f.read())}
+
+
+RESULT_CODES = result_codes()
+
+
+def refusal_events(data):
+    """id -> [result, ...] of every refusal event (kind 4: id[16], result
+    u16, timestamp u64; ledger.h) in the store, read directly."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{os.path.join(data, 'huitong.db')}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT data FROM event WHERE substr(data, 1, 1) = x'04'").fetchall()
+    finally:
+        db.close()
+    out = collections.defaultdict(list)
+    for (d,) in rows:
+        out[int.from_bytes(d[1:17], "big")].append(int.from_bytes(d[17:19], "big") if len(d) == 27 else -1)
+    return out
+
+
+def check_refusals(data, ack_fail, present, problems):
+    """Refusals are journal events: each acknowledged failure that burns
+    its id is there once with its result; a present transfer has none."""
+    try:
+        refusals = refusal_events(data)
+    except Exception as e:   # sqlite3.Error and friends: say so, do not pass
+        problems.append(f"cannot read the refusal events (schema changed?): {e}")
+        return
+    for e, r in ack_fail:
+        if r in NOT_BURNED or r in ("id_must_not_be_zero", "id_must_not_be_int_max"):
+            continue
+        have = refusals.get(int(e["id"]))
+        if have != [RESULT_CODES.get(r)]:
+            problems.append(f"acknowledged {r} of {e['id']}: refusal events {have}, "
+                            f"expected one with result {RESULT_CODES.get(r)}")
+    for tid in present:
+        if int(tid) in refusals:
+            problems.append(f"transfer {tid} is present and also refused: {refusals[int(tid)]}")
 
 
 def run(args, inp=None, timeout=300):
@@ -447,6 +495,7 @@ def check_round(data, sent, acked, model, problems, expiry):
     for e, r in ack_fail:
         if e["id"] in present:
             problems.append(f"transfer {e['id']} failed with {r} when acknowledged but is present")
+    check_refusals(data, ack_fail, present, problems)
     # retries
     k = len(lookups)
     got = [r for o in out[k:-2 - nq] for r in o.get("results", [])]

@@ -151,17 +151,71 @@ def clip(s, n=600):
     return s if len(s) <= n else s[:n] + f"… ({len(s)} chars)"
 
 
+VIA_CLIENT = os.environ.get("HT_SCN_VIA") == "client"
+
+
+class Server:
+    """`huitong serve` on the scenario's store, for HT_SCN_VIA=client: the
+    same requests then go through `huitong client apply` (HTTPS, mutual
+    TLS, signed, receipts verified) and must give the same lines."""
+
+    def __init__(self, data):
+        self.data, self.proc, self.url = data, None, None
+        self.creds = os.path.join(os.path.dirname(data), "op")
+        p = run([BIN, "participant", "add", "--data", data, "--id", "scn-operator",
+                 "--role", "operator", "--out", self.creds])
+        if p.returncode != 0:
+            raise RuntimeError(f"participant add exited {p.returncode}: {p.stderr.strip()}")
+
+    def start(self):
+        ready = os.path.join(os.path.dirname(self.data), "addr")
+        if os.path.exists(ready):
+            os.unlink(ready)
+        self.proc = subprocess.Popen([BIN, "serve", "--data", self.data, "--listen",
+                                      "127.0.0.1:0", "--ready-file", ready, "--quiet"],
+                                     stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(300):
+            if os.path.exists(ready):
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited {self.proc.returncode}: {self.proc.stderr.read()}")
+            time.sleep(0.02)
+        with open(ready) as f:
+            self.url = "https://" + f.read().strip()
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                rc = self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = "killed after 30 s"
+            err = self.proc.stderr.read()
+            self.proc = None
+            if rc != 0:
+                raise RuntimeError(f"serve did not stop cleanly ({rc}): {err.strip()}")
+
+
+SERVER = None
+
+
 def apply_segment(path, data, seg, env, fails):
-    """Feed the requests of one segment to one `ledger apply` run and
-    compare each response line with its expectation."""
+    """Feed the requests of one segment to one `ledger apply` run (or one
+    `huitong client apply` run against the server) and compare each
+    response line with its expectation."""
     reqs = [substitute(s[2], env, f"{path}:{s[1]}") for s in seg]
-    p = run([BIN, "ledger", "apply", "--data", data, "-"],
-            input="".join(r + "\n" for r in reqs))
+    if VIA_CLIENT:
+        p = run([BIN, "client", "--credentials", SERVER.creds, "--url", SERVER.url,
+                 "apply", "-"], input="".join(r + "\n" for r in reqs))
+    else:
+        p = run([BIN, "ledger", "apply", "--data", data, "-"],
+                input="".join(r + "\n" for r in reqs))
     out = p.stdout.split("\n")
     if out and out[-1] == "":
         out.pop()
     if p.returncode != 0:
-        fails.append(f"{path}:{seg[0][1]}: `ledger apply` exited {p.returncode}\n"
+        fails.append(f"{path}:{seg[0][1]}: `{'client' if VIA_CLIENT else 'ledger'} apply` exited {p.returncode}\n"
                      f"    stderr: {clip(p.stderr.strip())}")
     for k, (_, no, _text, exp, eno) in enumerate(seg):
         if k >= len(out):
@@ -187,6 +241,7 @@ def apply_segment(path, data, seg, env, fails):
 
 
 def run_scenario(path):
+    global SERVER
     init_args, steps, _ = parse_scn(path)
     tmp = tempfile.mkdtemp(prefix="ht-scn-")
     data = os.path.join(tmp, "data")
@@ -195,6 +250,9 @@ def run_scenario(path):
         p = run([BIN, "init", "--data", data] + init_args)
         if p.returncode != 0:
             return [f"{path}: `huitong init` exited {p.returncode}: {clip(p.stderr.strip())}"]
+        if VIA_CLIENT:
+            SERVER = Server(data)
+            SERVER.start()
         seg = []
         for s in steps + [("end", 0)]:
             if s[0] == "req":
@@ -205,13 +263,24 @@ def run_scenario(path):
                 seg = []
             if s[0] == "sleep":
                 time.sleep(s[2])
+            if VIA_CLIENT and s[0] == "reopen":
+                SERVER.stop()
+                SERVER.start()
+        if VIA_CLIENT:
+            SERVER.stop()
+            SERVER = None
         p = run([BIN, "journal", "verify", "--data", data])
         if p.returncode != 0:
             fails.append(f"{path}: `journal verify` exited {p.returncode} at the end\n"
                          f"    {clip((p.stdout + p.stderr).strip())}")
     except subprocess.TimeoutExpired as e:
         fails.append(f"{path}: timed out after {RUN_TIMEOUT_S}s: {e.cmd}")
+    except RuntimeError as e:
+        fails.append(f"{path}: {e}")
     finally:
+        if SERVER:
+            SERVER.proc and SERVER.proc.kill()
+            SERVER = None
         if KEEP:
             print(f"  (kept store {data})")
         else:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Tamper test: change, delete or reorder any stored event (or head, node,
-# balance) and `journal verify` must fail (exit 1) and name the entry.
+# Tamper test: change, delete or reorder any stored event (refusals
+# included; or a head, node, balance, account owner) and `journal verify`
+# must fail (exit 1) and name the entry.
 # Works on copies of one store, editing its SQLite file directly as an
 # attacker with file access would.
 set -euo pipefail
@@ -25,6 +26,13 @@ for commit in range(12):          # 12 commits -> 13 heads
                    "credit_account_id": str(1 + (tid + 3) % 10), "amount": str(tid),
                    "ledger": 156, "code": 1}); tid += 1
     print(json.dumps({"op": "create_transfers", "transfers": ts}))
+# A last commit of refusals (journal events of kind 4), after every leaf
+# the cases above name: an amount of zero, an unknown account.
+print(json.dumps({"op": "create_transfers", "transfers": [
+    {"id": "900", "debit_account_id": "1", "credit_account_id": "2", "amount": "0",
+     "ledger": 156, "code": 1},
+    {"id": "901", "debit_account_id": "999", "credit_account_id": "2", "amount": "5",
+     "ledger": 156, "code": 1}]}))
 PY
 }
 
@@ -82,6 +90,16 @@ for hash in sm3 sha256; do
     "UPDATE account SET credits_posted = credits_posted + 1 WHERE slot=2;"
   expect_fail "deleted account row" "account rows: 9 stored, 10 in the journal" \
     "DELETE FROM account WHERE slot=9;"
+  # the refusal's result (bytes 18..19, ledger.h): amount_must_not_be_zero
+  # (24) becomes exceeds_credits (97), a code that burns too: only the
+  # journal can tell
+  expect_fail "changed refusal result" "event [0-9]+: leaf hash differs" \
+    "UPDATE event SET data = substr(data,1,17) || x'0061' || substr(data,20)
+       WHERE leaf = (SELECT min(leaf) FROM event WHERE substr(data,1,1) = x'04');"
+  expect_fail "deleted refusal" "event [0-9]+: missing" \
+    "DELETE FROM event WHERE leaf = (SELECT min(leaf) FROM event WHERE substr(data,1,1) = x'04');"
+  expect_fail "owner of a missing account" "owner of account slot 10: no such account" \
+    "INSERT INTO account_owner(slot, owner) VALUES (10, 'bank-a');"
 done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,6 +1,7 @@
 /*
  * test_event.c — the canonical event encoding (journal leaf data):
- * round trips for every kind and user_data length, the exact byte layout,
+ * round trips for every kind (account, transfer, expiry, refusal) and
+ * user_data length, the exact byte layout,
  * and rejection of every malformed input.
  */
 #include <setjmp.h>
@@ -63,6 +64,17 @@ static struct ht_event expiry_event(void)
 	return e;
 }
 
+static struct ht_event refusal_event(void)
+{
+	struct ht_event e;
+	memset(&e, 0, sizeof e);
+	e.kind = HT_EVENT_REFUSAL;
+	e.u.refusal.id = U128(0x0102030405060708ull, 0x090a0b0c0d0e0f10ull);
+	e.u.refusal.result = HT_R_EXCEEDS_CREDITS;
+	e.u.refusal.timestamp = 0x1122334455667788ull;
+	return e;
+}
+
 static void assert_same_event(const struct ht_event *a,
 			      const struct ht_event *b)
 {
@@ -102,6 +114,11 @@ static void assert_same_event(const struct ht_event *a,
 		assert_true(a->u.expiry.pending_id == b->u.expiry.pending_id);
 		assert_int_equal(a->u.expiry.timestamp, b->u.expiry.timestamp);
 		break;
+	case HT_EVENT_REFUSAL:
+		assert_true(a->u.refusal.id == b->u.refusal.id);
+		assert_int_equal(a->u.refusal.result, b->u.refusal.result);
+		assert_int_equal(a->u.refusal.timestamp, b->u.refusal.timestamp);
+		break;
 	default:
 		fail_msg("unknown kind %d", a->kind);
 	}
@@ -136,16 +153,25 @@ static void test_round_trip_all_kinds(void **state)
 	}
 	struct ht_event x = expiry_event();
 	round_trip(&x, 25);
+	struct ht_event r = refusal_event();
+	round_trip(&r, 27);
+	/* Any u16 result and the extreme ids survive: the layout does not
+	 * judge values (replay does). */
+	r.u.refusal.result = 0xffff;
+	r.u.refusal.id = HT_U128_MAX;
+	r.u.refusal.timestamp = UINT64_MAX;
+	round_trip(&r, 27);
 }
 
 static void test_timestamp_of_each_kind(void **state)
 {
 	(void)state;
 	struct ht_event a = account_event(0), t = transfer_event(0),
-			x = expiry_event();
+			x = expiry_event(), r = refusal_event();
 	assert_int_equal(ht_event_timestamp(&a), 0x1122334455667788ull);
 	assert_int_equal(ht_event_timestamp(&t), 0x8000000000000001ull);
 	assert_int_equal(ht_event_timestamp(&x), 42);
+	assert_int_equal(ht_event_timestamp(&r), 0x1122334455667788ull);
 }
 
 /* The layout is a signed, public contract: pin every byte. */
@@ -195,6 +221,17 @@ static void test_exact_layout(void **state)
 	};
 	assert_int_equal(len, sizeof want_x);
 	assert_memory_equal(buf, want_x, sizeof want_x);
+
+	struct ht_event r = refusal_event();
+	assert_int_equal(ht_event_encode(&r, buf, &len), HT_OK);
+	static const uint8_t want_r[27] = {
+		4,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, /* id */
+		0, 97,                                                 /* result */
+		0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,        /* ts */
+	};
+	assert_int_equal(len, sizeof want_r);
+	assert_memory_equal(buf, want_r, sizeof want_r);
 }
 
 /* Every proper prefix of a valid encoding is rejected, as is one extra
@@ -220,8 +257,9 @@ static void test_decode_rejects_truncation_and_trailing(void **state)
 		reject_truncations_and_trailing(&a);
 		reject_truncations_and_trailing(&t);
 	}
-	struct ht_event x = expiry_event();
+	struct ht_event x = expiry_event(), r = refusal_event();
 	reject_truncations_and_trailing(&x);
+	reject_truncations_and_trailing(&r);
 }
 
 static void test_decode_rejects_wrong_kind(void **state)
@@ -232,7 +270,7 @@ static void test_decode_rejects_wrong_kind(void **state)
 	size_t len;
 	assert_int_equal(ht_event_encode(&t, buf, &len), HT_OK);
 	struct ht_event d;
-	static const uint8_t kinds[] = {0, 4, 5, 0x7f, 0x80, 0xff};
+	static const uint8_t kinds[] = {0, 5, 6, 0x7f, 0x80, 0xff};
 	for (size_t i = 0; i < sizeof kinds; i++) {
 		buf[0] = kinds[i];
 		assert_int_equal(ht_event_decode(buf, len, &d), HT_ERR_CORRUPT);
@@ -242,7 +280,23 @@ static void test_decode_rejects_wrong_kind(void **state)
 	assert_int_equal(ht_event_decode(buf, len, &d), HT_ERR_CORRUPT);
 	buf[0] = HT_EVENT_EXPIRY;
 	assert_int_equal(ht_event_decode(buf, len, &d), HT_ERR_CORRUPT);
+	buf[0] = HT_EVENT_REFUSAL;
+	assert_int_equal(ht_event_decode(buf, len, &d), HT_ERR_CORRUPT);
 	assert_int_equal(ht_event_decode(NULL, 0, &d), HT_ERR_CORRUPT);
+	/* An expiry and a refusal differ in length: neither passes for the
+	 * other, nor for any kind 1..4 but its own. */
+	struct ht_event x = expiry_event(), r = refusal_event();
+	uint8_t xb[HT_LEAF_BYTES_MAX], rb[HT_LEAF_BYTES_MAX];
+	size_t xlen, rlen;
+	assert_int_equal(ht_event_encode(&x, xb, &xlen), HT_OK);
+	assert_int_equal(ht_event_encode(&r, rb, &rlen), HT_OK);
+	for (uint8_t k = HT_EVENT_ACCOUNT; k <= HT_EVENT_REFUSAL; k++) {
+		xb[0] = rb[0] = k;
+		assert_int_equal(ht_event_decode(xb, xlen, &d),
+				 k == HT_EVENT_EXPIRY ? HT_OK : HT_ERR_CORRUPT);
+		assert_int_equal(ht_event_decode(rb, rlen, &d),
+				 k == HT_EVENT_REFUSAL ? HT_OK : HT_ERR_CORRUPT);
+	}
 }
 
 static void test_decode_rejects_bad_ud_len(void **state)

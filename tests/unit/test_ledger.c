@@ -559,17 +559,28 @@ static void test_transfer_exists_post(void **state)
 
 /* ---- burned ids -------------------------------------------------------- */
 
-static void collect(struct ht_ledger *l, struct ht_event *ev, size_t *nev,
-		    struct ht_failed *fl, size_t *nfl)
+static void collect(struct ht_ledger *l, struct ht_event *ev, size_t *nev)
 {
 	struct ht_ledger_changes c = changes(l);
 	assert_non_null(c.events);
-	assert_non_null(c.failed);
 	memcpy(ev + *nev, c.events, c.events_count * sizeof *ev);
 	*nev += c.events_count;
-	memcpy(fl + *nfl, c.failed, c.failed_count * sizeof *fl);
-	*nfl += c.failed_count;
 	ht_ledger_changes_reset(l);
+}
+
+/* Refusal events among the changes; *last (may be NULL) gets the last. */
+static size_t refusals(struct ht_ledger *l, struct ht_event *last)
+{
+	struct ht_ledger_changes c = changes(l);
+	size_t n = 0;
+	for (size_t i = 0; i < c.events_count; i++) {
+		if (c.events[i].kind != HT_EVENT_REFUSAL)
+			continue;
+		n++;
+		if (last)
+			*last = c.events[i];
+	}
+	return n;
 }
 
 static void test_burned_ids(void **state)
@@ -580,12 +591,17 @@ static void test_burned_ids(void **state)
 	make_accounts(l, 2, flags);
 	ht_ledger_changes_reset(l);
 	EXPECT(transfer1(l, xfer(10, 1, 2, 100)), HT_R_EXCEEDS_CREDITS);
+	/* The refusal is an event of its own: the only one, a journal leaf. */
 	struct ht_ledger_changes c = changes(l);
-	assert_int_equal(c.failed_count, 1);
-	assert_int_equal(c.events_count, 0);
-	assert_true(c.failed[0].id == 10);
-	assert_int_equal(c.failed[0].result, HT_R_EXCEEDS_CREDITS);
-	assert_int_equal(c.failed[0].timestamp, ht_ledger_last_timestamp(l));
+	assert_int_equal(c.events_count, 1);
+	assert_int_equal(c.events[0].kind, HT_EVENT_REFUSAL);
+	assert_true(c.events[0].u.refusal.id == 10);
+	assert_int_equal(c.events[0].u.refusal.result, HT_R_EXCEEDS_CREDITS);
+	assert_int_equal(c.events[0].u.refusal.timestamp,
+			 ht_ledger_last_timestamp(l));
+	assert_int_equal(ht_event_timestamp(&c.events[0]),
+			 ht_ledger_last_timestamp(l));
+	assert_int_equal(c.dirty_count, 0);
 	EXPECT(transfer1(l, xfer(11, 2, 1, 500)), HT_R_OK);
 	/* A declined payment never succeeds on a blind retry. */
 	EXPECT(transfer1(l, xfer(10, 1, 2, 100)), HT_R_ID_ALREADY_FAILED);
@@ -593,13 +609,13 @@ static void test_burned_ids(void **state)
 	assert_null(ht_ledger_transfer_get(l, 10));
 	assert_int_equal(ht_ledger_pending_state(l, 10), HT_PENDING_NONE);
 	/* id_already_failed is not itself recorded again. */
-	assert_int_equal(changes(l).failed_count, 1);
+	assert_int_equal(refusals(l, NULL), 1);
 
 	/* Invalid ids are never recorded. */
 	EXPECT(transfer1(l, xfer(0, 1, 2, 0)), HT_R_ID_MUST_NOT_BE_ZERO);
 	EXPECT(transfer1(l, xfer(HT_U128_MAX, 1, 2, 0)),
 	       HT_R_ID_MUST_NOT_BE_INT_MAX);
-	assert_int_equal(changes(l).failed_count, 1);
+	assert_int_equal(refusals(l, NULL), 1);
 	/* Validation failures burn; exists does not. */
 	EXPECT(transfer1(l, xfer(12, 1, 2, 0)), HT_R_AMOUNT_MUST_NOT_BE_ZERO);
 	EXPECT(transfer1(l, xfer(12, 1, 2, 5)), HT_R_ID_ALREADY_FAILED);
@@ -625,8 +641,55 @@ static void test_burned_ids(void **state)
 	EXPECT(transfer1(l, open), HT_R_LINKED_EVENT_CHAIN_OPEN);
 	EXPECT(transfer1(l, xfer(15, 1, 2, 1)), HT_R_OK);
 	EXPECT(transfer1(l, xfer(13, 1, 2, 10)), HT_R_OK);
-	assert_int_equal(changes(l).failed_count, 4);
+	struct ht_event last;
+	assert_int_equal(refusals(l, &last), 4);
+	assert_true(last.u.refusal.id == 14);
+	assert_int_equal(last.u.refusal.result, HT_R_EXCEEDS_CREDITS);
+}
 
+/* A request's events are in input order: a refusal sits between the
+ * transfers before and after it, each input emitting at most one event. */
+static void test_refusals_in_input_order(void **state)
+{
+	struct fx *f = *state;
+	struct ht_ledger *l = f->l;
+	const uint16_t flags[] = {HT_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS, 0};
+	make_accounts(l, 2, flags);
+	EXPECT(transfer1(l, xfer(1, 2, 1, 100)), HT_R_OK);
+	EXPECT(transfer1(l, pend(2, 2, 1, 1, 1)), HT_R_OK);
+	ht_ledger_changes_reset(l);
+	f->clock.now += 2 * S; /* pending 2 is due: an expiry comes first */
+	struct ht_transfer t[6] = {
+		xfer(10, 1, 2, 10),                       /* ok */
+		xfer(11, 1, 2, 1000),                     /* exceeds: burns */
+		xfer(10, 1, 2, 10),                       /* exists: nothing */
+		with_flags(xfer(12, 1, 2, 1), HT_TRANSFER_LINKED),
+		xfer(13, 1, 2, 0),                        /* breaks the chain */
+		xfer(14, 2, 1, 5)};                       /* ok */
+	uint16_t r[6];
+	transfers_n(l, t, 6, r);
+	EXPECT_ALL(r, HT_R_OK, HT_R_EXCEEDS_CREDITS, HT_R_EXISTS,
+		   HT_R_LINKED_EVENT_FAILED, HT_R_AMOUNT_MUST_NOT_BE_ZERO,
+		   HT_R_OK);
+	struct ht_ledger_changes c = changes(l);
+	assert_int_equal(c.events_count, 5);
+	assert_int_equal(c.events[0].kind, HT_EVENT_EXPIRY);
+	assert_true(c.events[0].u.expiry.pending_id == 2);
+	assert_int_equal(c.events[1].kind, HT_EVENT_TRANSFER);
+	assert_true(c.events[1].u.transfer.id == 10);
+	assert_int_equal(c.events[2].kind, HT_EVENT_REFUSAL);
+	assert_true(c.events[2].u.refusal.id == 11);
+	assert_int_equal(c.events[3].kind, HT_EVENT_REFUSAL);
+	assert_true(c.events[3].u.refusal.id == 13);
+	assert_int_equal(c.events[3].u.refusal.result,
+			 HT_R_AMOUNT_MUST_NOT_BE_ZERO);
+	assert_int_equal(c.events[4].kind, HT_EVENT_TRANSFER);
+	assert_true(c.events[4].u.transfer.id == 14);
+	for (size_t i = 1; i < c.events_count; i++)
+		assert_true(ht_event_timestamp(&c.events[i]) >
+			    ht_event_timestamp(&c.events[i - 1]));
+	assert_int_equal(ht_event_timestamp(&c.events[4]),
+			 ht_ledger_last_timestamp(l));
 }
 
 static void test_burned_ids_survive_replay(void **state)
@@ -637,24 +700,24 @@ static void test_burned_ids_survive_replay(void **state)
 
 	/* After a replay-restore the ids are still burned. */
 	struct ht_event ev[64];
-	struct ht_failed fl[16];
-	size_t nev = 0, nfl = 0;
+	size_t nev = 0;
 	make_accounts(l, 2, flags);
 	EXPECT(transfer1(l, xfer(10, 1, 2, 100)), HT_R_EXCEEDS_CREDITS);
 	EXPECT(transfer1(l, xfer(11, 2, 1, 500)), HT_R_OK);
 	EXPECT(transfer1(l, xfer(12, 1, 2, 0)), HT_R_AMOUNT_MUST_NOT_BE_ZERO);
-	collect(l, ev, &nev, fl, &nfl);
-	assert_int_equal(nev, 3);
-	assert_int_equal(nfl, 2);
+	collect(l, ev, &nev);
+	assert_int_equal(nev, 5); /* 2 accounts, 2 refusals, 1 transfer */
+	assert_int_equal(ev[2].kind, HT_EVENT_REFUSAL);
+	assert_int_equal(ev[3].kind, HT_EVENT_TRANSFER);
+	assert_int_equal(ev[4].kind, HT_EVENT_REFUSAL);
 	uint64_t last = ht_ledger_last_timestamp(l);
 
 	struct test_clock c2 = {T0};
 	struct ht_ledger *r2 = new_ledger(&c2);
 	for (size_t i = 0; i < nev; i++)
 		assert_int_equal(ht_ledger_replay(r2, &ev[i]), HT_OK);
-	for (size_t i = 0; i < nfl; i++)
-		assert_int_equal(ht_ledger_replay_failed(r2, &fl[i]), HT_OK);
 	assert_int_equal(ht_ledger_last_timestamp(r2), last);
+	assert_int_equal(changes(r2).events_count, 0);
 	EXPECT(transfer1(r2, xfer(10, 1, 2, 1)), HT_R_ID_ALREADY_FAILED);
 	EXPECT(transfer1(r2, xfer(12, 1, 2, 1)), HT_R_ID_ALREADY_FAILED);
 	EXPECT(transfer1(r2, xfer(11, 2, 1, 500)), HT_R_EXISTS);
@@ -722,13 +785,15 @@ static void test_chain_failure_undoes(void **state)
 		assert_null(ht_ledger_transfer_get(l, id));
 	assert_int_equal(ht_ledger_transfer_count(l), 2);
 	c = changes(l);
-	assert_int_equal(c.events_count, events);
+	/* Nothing of the chain is left but the breaking member's refusal. */
+	assert_int_equal(c.events_count, events + 1);
 	assert_int_equal(c.dirty_count, dirty);
 	assert_int_equal(c.history_count, history);
-	assert_int_equal(c.failed_count, 1);
-	assert_true(c.failed[0].id == 13);
+	assert_int_equal(refusals(l, NULL), 1);
+	assert_int_equal(c.events[events].kind, HT_EVENT_REFUSAL);
+	assert_true(c.events[events].u.refusal.id == 13);
 	/* Only the burn took a timestamp. */
-	assert_int_equal(c.failed[0].timestamp, last + 1);
+	assert_int_equal(c.events[events].u.refusal.timestamp, last + 1);
 	assert_int_equal(ht_ledger_last_timestamp(l), last + 1);
 
 	/* The undone members were not burned and can be retried. */
@@ -941,7 +1006,9 @@ static void test_expiry(void **state)
 	EXPECT(transfer1(l, resolve(12, 10, HT_TRANSFER_VOID_PENDING, 0)),
 	       HT_R_PENDING_TRANSFER_EXPIRED);
 	assert_int_equal(ht_ledger_expire(l), HT_OK);
-	assert_int_equal(changes(l).events_count, 1);
+	/* No second expiry; the two refused resolves burned their ids. */
+	assert_int_equal(changes(l).events_count, 3);
+	assert_int_equal(refusals(l, NULL), 2);
 
 	/* Oldest first; a resolved one is skipped; each expiry gets its own
 	 * timestamp; expiry runs at the start of a create call. */
@@ -1229,7 +1296,9 @@ static void test_timestamps(void **state)
 	EXPECT(transfer1(l, xfer(10, 1, 2, 1)), HT_R_OK);
 	assert_int_equal(ht_ledger_transfer_get(l, 10)->timestamp, T0 + 2);
 	EXPECT(transfer1(l, xfer(11, 1, 2, 0)), HT_R_AMOUNT_MUST_NOT_BE_ZERO);
-	assert_int_equal(changes(l).failed[0].timestamp, T0 + 3);
+	struct ht_event refusal;
+	assert_int_equal(refusals(l, &refusal), 1);
+	assert_int_equal(refusal.u.refusal.timestamp, T0 + 3);
 	f->clock.now = T0 + S;
 	EXPECT(transfer1(l, xfer(12, 1, 2, 1)), HT_R_OK);
 	assert_int_equal(ht_ledger_transfer_get(l, 12)->timestamp, T0 + S);
@@ -1263,9 +1332,11 @@ static void test_changes(void **state)
 	EXPECT(transfer1(l, xfer(13, 2, 3, 1)), HT_R_OK);
 	EXPECT(transfer1(l, xfer(14, 2, 3, 0)), HT_R_AMOUNT_MUST_NOT_BE_ZERO);
 	c = changes(l);
-	assert_int_equal(c.events_count, 7);
+	assert_int_equal(c.events_count, 8);
 	assert_int_equal(c.events[3].kind, HT_EVENT_TRANSFER);
 	assert_true(c.events[6].u.transfer.id == 13);
+	assert_int_equal(c.events[7].kind, HT_EVENT_REFUSAL);
+	assert_true(c.events[7].u.refusal.id == 14);
 	assert_int_equal(c.dirty_count, 3);
 	for (size_t i = 0; i < 3; i++)
 		assert_ptr_equal(c.dirty_accounts[i],
@@ -1273,7 +1344,6 @@ static void test_changes(void **state)
 	assert_true(c.dirty_accounts[0]->id == 1 &&
 		    c.dirty_accounts[1]->id == 2 &&
 		    c.dirty_accounts[2]->id == 3);
-	assert_int_equal(c.failed_count, 1);
 	assert_int_equal(c.history_count, 2);
 	assert_true(c.history[0].account_id == 1);
 	assert_int_equal(c.history[0].debits_posted, 10);
@@ -1287,9 +1357,7 @@ static void test_changes(void **state)
 
 	ht_ledger_changes_reset(l);
 	c = changes(l);
-	assert_int_equal(c.events_count + c.dirty_count + c.failed_count +
-				 c.history_count,
-			 0);
+	assert_int_equal(c.events_count + c.dirty_count + c.history_count, 0);
 	EXPECT(transfer1(l, pend(15, 2, 1, 3, 1)), HT_R_OK);
 	f->clock.now += 2 * S;
 	assert_int_equal(ht_ledger_expire(l), HT_OK);
@@ -1442,8 +1510,7 @@ static void random_step(struct ht_ledger *a, struct ht_ledger *b,
 struct log {
 	struct ht_event *events;
 	size_t events_count, events_cap;
-	struct ht_failed *failed;
-	size_t failed_count, failed_cap;
+	size_t refusals_count;
 };
 
 static void log_take(struct log *lg, struct ht_ledger *l)
@@ -1459,16 +1526,8 @@ static void log_take(struct log *lg, struct ht_ledger *l)
 		memcpy(lg->events + lg->events_count, c.events,
 		       c.events_count * sizeof *c.events);
 	lg->events_count += c.events_count;
-	if (lg->failed_count + c.failed_count > lg->failed_cap) {
-		lg->failed_cap = (lg->failed_count + c.failed_count) * 2;
-		lg->failed = realloc(lg->failed,
-				     lg->failed_cap * sizeof *lg->failed);
-		assert_non_null(lg->failed);
-	}
-	if (c.failed_count)
-		memcpy(lg->failed + lg->failed_count, c.failed,
-		       c.failed_count * sizeof *c.failed);
-	lg->failed_count += c.failed_count;
+	for (size_t i = 0; i < c.events_count; i++)
+		lg->refusals_count += c.events[i].kind == HT_EVENT_REFUSAL;
 	ht_ledger_changes_reset(l);
 }
 
@@ -1532,6 +1591,8 @@ static void model_check(struct ht_ledger *l, const struct log *lg)
 			m[n++].id = e->u.account.id;
 		} else if (e->kind == HT_EVENT_TRANSFER) {
 			model_transfer(m, n, lg, &e->u.transfer);
+		} else if (e->kind == HT_EVENT_REFUSAL) {
+			continue; /* burns an id, moves no money */
 		} else {
 			const struct ht_transfer *p =
 				event_transfer(lg, e->u.expiry.pending_id);
@@ -1583,8 +1644,6 @@ static void assert_same_changes(struct ht_ledger *a, struct ht_ledger *b)
 		assert_int_equal(la, lb);
 		assert_memory_equal(ba, bb, la);
 	}
-	assert_int_equal(x.failed_count, y.failed_count);
-	assert_memory_equal(x.failed, y.failed, x.failed_count * sizeof *x.failed);
 	assert_int_equal(x.dirty_count, y.dirty_count);
 	for (size_t i = 0; i < x.dirty_count; i++)
 		assert_memory_equal(x.dirty_accounts[i], y.dirty_accounts[i],
@@ -1619,16 +1678,11 @@ static void test_replay_equivalence(void **state)
 	struct ht_ledger *r = new_ledger(&c2);
 	for (size_t i = 0; i < lg.events_count; i++)
 		assert_int_equal(ht_ledger_replay(r, &lg.events[i]), HT_OK);
-	for (size_t i = 0; i < lg.failed_count; i++)
-		assert_int_equal(ht_ledger_replay_failed(r, &lg.failed[i]),
-				 HT_OK);
 	assert_int_equal(ht_ledger_check(r), HT_OK);
 	struct ht_ledger_changes c = changes(r);
-	assert_int_equal(c.events_count + c.failed_count + c.dirty_count +
-				 c.history_count,
-			 0);
+	assert_int_equal(c.events_count + c.dirty_count + c.history_count, 0);
 	compare_engines(l, r, &g);
-	assert_true(lg.failed_count > 20);
+	assert_true(lg.refusals_count > 20);
 	assert_true(g.pending_count > 20);
 
 	/* Both continue identically: same results, events and changes
@@ -1640,7 +1694,6 @@ static void test_replay_equivalence(void **state)
 	compare_engines(l, r, &g);
 	ht_ledger_destroy(r);
 	free(lg.events);
-	free(lg.failed);
 }
 
 static void replay_expect(struct ht_ledger *l, const struct ht_event *e,
@@ -1743,7 +1796,21 @@ static void test_replay_rejects_impossible(void **state)
 
 }
 
-static void test_replay_failed_rejects(void **state)
+static struct ht_event ev_refusal(ht_u128 id, uint16_t result, uint64_t ts)
+{
+	struct ht_event e;
+	memset(&e, 0, sizeof e);
+	e.kind = HT_EVENT_REFUSAL;
+	e.u.refusal.id = id;
+	e.u.refusal.result = result;
+	e.u.refusal.timestamp = ts;
+	return e;
+}
+
+/* A refusal replays as live application burns: only a burning result,
+ * only a free, valid id, only after the previous event; a failing one
+ * changes nothing. */
+static void test_replay_refusal_rejects(void **state)
 {
 	struct fx *f = *state;
 	struct ht_ledger *l = f->l;
@@ -1754,23 +1821,51 @@ static void test_replay_failed_rejects(void **state)
 	e = ev_transfer(xfer(10, 1, 2, 5), 111);
 	replay_expect(l, &e, HT_OK);
 
-	struct ht_failed fl = {.id = 10, .timestamp = 50,
-			       .result = HT_R_EXCEEDS_CREDITS};
-	assert_int_equal(ht_ledger_replay_failed(l, &fl), HT_ERR_CORRUPT);
-	fl.id = 20;
-	fl.result = HT_R_EXISTS;
-	assert_int_equal(ht_ledger_replay_failed(l, &fl), HT_ERR_CORRUPT);
-	fl.result = 127;
-	assert_int_equal(ht_ledger_replay_failed(l, &fl), HT_ERR_CORRUPT);
-	fl.result = HT_R_EXCEEDS_CREDITS;
-	fl.timestamp = 0;
-	assert_int_equal(ht_ledger_replay_failed(l, &fl), HT_ERR_CORRUPT);
-	fl.timestamp = 50;
-	assert_int_equal(ht_ledger_replay_failed(l, &fl), HT_OK);
-	assert_int_equal(ht_ledger_replay_failed(l, &fl), HT_ERR_CORRUPT);
+	e = ev_refusal(10, HT_R_EXCEEDS_CREDITS, 150);
+	replay_expect(l, &e, HT_ERR_CORRUPT); /* a committed transfer's id */
+	static const uint16_t not_burning[] = {
+		HT_R_OK, HT_R_LINKED_EVENT_FAILED, HT_R_LINKED_EVENT_CHAIN_OPEN,
+		HT_R_ID_MUST_NOT_BE_ZERO, HT_R_ID_MUST_NOT_BE_INT_MAX,
+		HT_R_ID_ALREADY_FAILED, HT_R_EXISTS_WITH_DIFFERENT_FLAGS,
+		HT_R_EXISTS, 3, 99, 127, HT_R__MAX, 0xffff};
+	for (size_t i = 0; i < sizeof not_burning / sizeof *not_burning; i++) {
+		e = ev_refusal(20, not_burning[i], 150);
+		replay_expect(l, &e, HT_ERR_CORRUPT);
+	}
+	e = ev_refusal(0, HT_R_EXCEEDS_CREDITS, 150);
+	replay_expect(l, &e, HT_ERR_CORRUPT);
+	e = ev_refusal(HT_U128_MAX, HT_R_EXCEEDS_CREDITS, 150);
+	replay_expect(l, &e, HT_ERR_CORRUPT);
+	e = ev_refusal(20, HT_R_EXCEEDS_CREDITS, 0);
+	replay_expect(l, &e, HT_ERR_CORRUPT);
+	e = ev_refusal(20, HT_R_EXCEEDS_CREDITS, 111); /* not after event 3 */
+	replay_expect(l, &e, HT_ERR_CORRUPT);
+	assert_int_equal(ht_ledger_last_timestamp(l), 111);
+	e = ev_refusal(20, HT_R_EXCEEDS_CREDITS, 150);
+	replay_expect(l, &e, HT_OK);
+	assert_int_equal(ht_ledger_last_timestamp(l), 150);
+	e = ev_refusal(20, HT_R_EXCEEDS_CREDITS, 151);
+	replay_expect(l, &e, HT_ERR_CORRUPT); /* already burned */
 	e = ev_transfer(xfer(20, 1, 2, 1), 200 + S);
 	replay_expect(l, &e, HT_ERR_CORRUPT); /* a burned id */
+	/* Every code that burns live replays. */
+	uint64_t ts = 300 + S;
+	ht_u128 id = 100;
+	for (int r = 0; r < HT_R__MAX; r++) {
+		if (!ht_result_name(r) || r == HT_R_OK ||
+		    r == HT_R_LINKED_EVENT_FAILED ||
+		    r == HT_R_LINKED_EVENT_CHAIN_OPEN ||
+		    r == HT_R_ID_MUST_NOT_BE_ZERO ||
+		    r == HT_R_ID_MUST_NOT_BE_INT_MAX ||
+		    (r >= HT_R_ID_ALREADY_FAILED && r <= HT_R_EXISTS))
+			continue;
+		e = ev_refusal(id++, (uint16_t)r, ts++);
+		replay_expect(l, &e, HT_OK);
+	}
+	assert_int_equal(changes(l).events_count, 0);
 	assert_int_equal(ht_ledger_check(l), HT_OK);
+	EXPECT(transfer1(l, xfer(20, 1, 2, 1)), HT_R_ID_ALREADY_FAILED);
+	EXPECT(transfer1(l, xfer(100, 1, 2, 1)), HT_R_ID_ALREADY_FAILED);
 }
 
 /* ---- the engine's own guards ------------------------------------------- */
@@ -1832,8 +1927,8 @@ static void test_api_errors(void **state)
 	assert_int_equal(ht_ledger_expire(l), HT_ERR_POISONED);
 	struct ht_event e = ev_account(9, T0 * 2);
 	assert_int_equal(ht_ledger_replay(l, &e), HT_ERR_POISONED);
-	struct ht_failed fl = {.id = 5, .timestamp = 1, .result = 97};
-	assert_int_equal(ht_ledger_replay_failed(l, &fl), HT_ERR_POISONED);
+	e = ev_refusal(5, HT_R_EXCEEDS_CREDITS, T0 * 2);
+	assert_int_equal(ht_ledger_replay(l, &e), HT_ERR_POISONED);
 	assert_int_equal(ht_ledger_transfer_count(l), 0);
 	/* Reads still work. */
 	assert_non_null(ht_ledger_account_get(l, 1));
@@ -1864,7 +1959,7 @@ static void test_deterministic(void **state)
 /* ---- failure injection ------------------------------------------------- */
 
 struct snapshot {
-	size_t accounts, transfers, events, failed, dirty, history;
+	size_t accounts, transfers, events, dirty, history;
 	uint64_t last;
 	struct ht_account acct[8];
 };
@@ -1877,7 +1972,6 @@ static struct snapshot take(struct ht_ledger *l)
 	s.transfers = ht_ledger_transfer_count(l);
 	struct ht_ledger_changes c = changes(l);
 	s.events = c.events_count;
-	s.failed = c.failed_count;
 	s.dirty = c.dirty_count;
 	s.history = c.history_count;
 	s.last = ht_ledger_last_timestamp(l);
@@ -2016,6 +2110,7 @@ int main(void)
 		T(test_transfer_exists),
 		T(test_transfer_exists_post),
 		T(test_burned_ids),
+		T(test_refusals_in_input_order),
 		T(test_burned_ids_survive_replay),
 		T(test_chain_all_ok),
 		T(test_chain_failure_undoes),
@@ -2035,7 +2130,7 @@ int main(void)
 		T(test_changes_survive_growth),
 		T(test_replay_equivalence),
 		T(test_replay_rejects_impossible),
-		T(test_replay_failed_rejects),
+		T(test_replay_refusal_rejects),
 		T(test_check_detects_corruption),
 		T(test_api_errors),
 		T(test_deterministic),

@@ -6,12 +6,13 @@
  * for linked chains. Nothing in it is clever; each rule of the header is one
  * if-statement, in the header's order. Random batches of account and
  * transfer creates, valid and invalid, go to the engine and to the model,
- * and everything observable must agree: every result code, every event,
- * failed id and history snapshot in ht_ledger_changes, the dirty accounts,
+ * and everything observable must agree: every result code, every event
+ * (refusals of burned ids included, in their place among the others) and
+ * history snapshot in ht_ledger_changes, the dirty accounts,
  * the last timestamp, and (every CHECK_EVERY_CALLS calls and at the end)
  * every account, every touched transfer and its pending state, the counts,
- * creation order and ht_ledger_check(). At the end the committed events and
- * failed ids are replayed into a fresh engine, which must reach the same
+ * creation order and ht_ledger_check(). At the end the committed events
+ * are replayed into a fresh engine, which must reach the same
  * state and then answer a further stretch of random calls exactly like the
  * live engine.
  *
@@ -43,13 +44,13 @@
 /* ---- readings of ledger.h where it is silent ---------------------------- */
 
 /* Only what the engine records takes a timestamp: a committed account or
- * transfer, an expiry, a failed (burned) id ("every event the engine emits
- * ... Failed events also get a timestamp (stored with the failed id)").
+ * transfer, an expiry, a refusal of a burned id ("every event the engine
+ * emits — account, transfer, expiry, refusal — gets ts ...").
  * Rejected events that leave no record (exists, linked_event_failed, ...)
  * take none. With 0, every event of a batch takes one (TigerBeetle). */
 static const int READ_TICK_RECORDED_ONLY = 1;
 /* A chain's rolled-back members give their timestamps back (they were
- * never emitted), and a failing member's failed record takes the next one
+ * never emitted), and a failing member's refusal event takes the next one
  * after the rollback. */
 static const int READ_ROLLBACK_RESTORES_TS = 1;
 /* A post/void whose own timestamp is at or past the pending transfer's
@@ -250,8 +251,6 @@ struct model {
 	/* What the current call is expected to add to the changes. */
 	struct ht_event *ev;
 	size_t ev_count, ev_cap;
-	struct ht_failed *failed;
-	size_t failed_count, failed_cap;
 	struct ht_balance *hist;
 	size_t hist_count, hist_cap;
 	uint32_t *touched;         /* accounts touched since reset */
@@ -259,6 +258,7 @@ struct model {
 	uint32_t *recheck;         /* transfers to look up at next check */
 	size_t recheck_count, recheck_cap;
 	uint64_t expiries;
+	uint64_t refusals;         /* refusal events emitted (ids burned) */
 	uint64_t stat[6];          /* how often the subtle cases came up */
 };
 
@@ -310,7 +310,6 @@ static void m_free(struct model *m)
 	free(m->timed);
 	free(m->undo);
 	free(m->ev);
-	free(m->failed);
 	free(m->hist);
 	free(m->touched);
 	free(m->recheck);
@@ -846,12 +845,11 @@ static void m_burn(struct model *m, ht_u128 id, uint64_t ts, uint16_t r)
 	if (!known)
 		idmap_push(&m->burned, id);
 	m_take_ts(m, ts);
-	GROW(m->failed, m->failed_count, m->failed_cap);
-	struct ht_failed *f = &m->failed[m->failed_count++];
-	memset(f, 0, sizeof(*f));
-	f->id = id;
-	f->timestamp = ts;
-	f->result = r;
+	struct ht_event *e = m_emit(m, HT_EVENT_REFUSAL);
+	e->u.refusal.id = id;
+	e->u.refusal.result = r;
+	e->u.refusal.timestamp = ts;
+	m->refusals++;
 }
 
 /* One transfer; a burning failure is recorded by m_batch (after a chain's
@@ -1022,7 +1020,6 @@ static void m_track_timed(struct model *m, size_t first_xfer)
 static void m_begin_call(struct model *m)
 {
 	m->ev_count = 0;
-	m->failed_count = 0;
 	m->hist_count = 0;
 	m->undo_count = 0;
 }
@@ -1145,6 +1142,11 @@ static void print_event(const char *pfx, const struct ht_event *e)
 		printf("%sexpiry pending_id=%s ts=%" PRIu64 "\n", pfx,
 		       u128s(e->u.expiry.pending_id), e->u.expiry.timestamp);
 		break;
+	case HT_EVENT_REFUSAL:
+		printf("%srefusal id=%s result=%s ts=%" PRIu64 "\n", pfx,
+		       u128s(e->u.refusal.id), rname(e->u.refusal.result),
+		       e->u.refusal.timestamp);
+		break;
 	default:
 		printf("%sevent of unknown kind %d\n", pfx, (int)e->kind);
 	}
@@ -1188,6 +1190,10 @@ static bool event_equal(const struct ht_event *a, const struct ht_event *b)
 	case HT_EVENT_EXPIRY:
 		return a->u.expiry.pending_id == b->u.expiry.pending_id &&
 		       a->u.expiry.timestamp == b->u.expiry.timestamp;
+	case HT_EVENT_REFUSAL:
+		return a->u.refusal.id == b->u.refusal.id &&
+		       a->u.refusal.result == b->u.refusal.result &&
+		       a->u.refusal.timestamp == b->u.refusal.timestamp;
 	}
 	return false;
 }
@@ -1201,6 +1207,8 @@ static uint64_t event_ts(const struct ht_event *e)
 		return e->u.transfer.timestamp;
 	case HT_EVENT_EXPIRY:
 		return e->u.expiry.timestamp;
+	case HT_EVENT_REFUSAL:
+		return e->u.refusal.timestamp;
 	}
 	return 0;
 }
@@ -1259,7 +1267,6 @@ struct run {
 	struct ht_ledger *eng[ENGINES_MAX];
 	size_t eng_count;
 	size_t seen_events[ENGINES_MAX];
-	size_t seen_failed[ENGINES_MAX];
 	size_t seen_hist[ENGINES_MAX];
 	uint64_t last_ev_ts[ENGINES_MAX];
 	uint64_t tail_start_ts;      /* replica's last ts is checked past it */
@@ -1271,8 +1278,6 @@ struct run {
 	bool logging;                /* keep committed events for replay */
 	struct ht_event *log;
 	size_t log_count, log_cap;
-	struct ht_failed *flog;
-	size_t flog_count, flog_cap;
 	/* generator memory */
 	struct idring acct_tried, acct_made, xfer_made, pend_made, burned_ids;
 	struct ht_account acct_req[RING];
@@ -1416,6 +1421,12 @@ static size_t leaf_of(const struct ht_event *e, uint8_t *b)
 		memcpy(b + n, t->user_data, t->user_data_len);
 		return n + t->user_data_len;
 	}
+	if (e->kind == HT_EVENT_REFUSAL) {
+		n += put_be(b + n, e->u.refusal.id, 16);
+		n += put_be(b + n, e->u.refusal.result, 2);
+		n += put_be(b + n, e->u.refusal.timestamp, 8);
+		return n;
+	}
 	n += put_be(b + n, e->u.expiry.pending_id, 16);
 	n += put_be(b + n, e->u.expiry.timestamp, 8);
 	return n;
@@ -1522,36 +1533,6 @@ static void check_events(struct run *r, size_t k,
 	r->seen_events[k] = c->events_count;
 }
 
-static void check_failed(struct run *r, size_t k,
-			 const struct ht_ledger_changes *c)
-{
-	const struct model *m = &r->m;
-	size_t seen = r->seen_failed[k];
-	bool bad = c->failed_count != seen + m->failed_count;
-	for (size_t i = 0; !bad && i < m->failed_count; i++) {
-		const struct ht_failed *a = &c->failed[seen + i];
-		const struct ht_failed *b = &m->failed[i];
-		bad = a->id != b->id || a->timestamp != b->timestamp ||
-		      a->result != b->result;
-	}
-	if (!bad) {
-		r->seen_failed[k] = c->failed_count;
-		return;
-	}
-	say(r, k, "failed ids differ (engine has %zu new, model %zu)",
-	    c->failed_count >= seen ? c->failed_count - seen : 0,
-	    m->failed_count);
-	for (size_t i = 0; i < m->failed_count; i++)
-		printf("  expect failed id=%s ts=%" PRIu64 " result=%s\n",
-		       u128s(m->failed[i].id), m->failed[i].timestamp,
-		       rname(m->failed[i].result));
-	for (size_t i = seen; i < c->failed_count; i++)
-		printf("  got    failed id=%s ts=%" PRIu64 " result=%s\n",
-		       u128s(c->failed[i].id), c->failed[i].timestamp,
-		       rname(c->failed[i].result));
-	die(r);
-}
-
 static void print_balance(const char *pfx, const struct ht_balance *b)
 {
 	printf("%shistory account=%s ts=%" PRIu64 " dp=%" PRIu64 " dpo=%" PRIu64
@@ -1647,7 +1628,6 @@ static void check_changes(struct run *r, size_t k)
 	struct ht_ledger_changes c;
 	ht_ledger_changes(r->eng[k], &c);
 	check_events(r, k, &c);
-	check_failed(r, k, &c);
 	check_history(r, k, &c);
 	check_dirty(r, k, &c);
 	bool ts_known = k == 0 || r->m.last_ts > r->tail_start_ts;
@@ -1672,10 +1652,7 @@ static void trace_call(struct run *r, enum call_kind kind, const void *in,
 		dump_batch(r, kind, in, n, NULL, false);
 	for (size_t i = 0; i < r->m.ev_count; i++)
 		print_event("  => ", &r->m.ev[i]);
-	for (size_t i = 0; i < r->m.failed_count; i++)
-		printf("  => failed id=%s ts=%" PRIu64 " %s\n",
-		       u128s(r->m.failed[i].id), r->m.failed[i].timestamp,
-		       rname(r->m.failed[i].result));	fflush(stdout);
+	fflush(stdout);
 }
 
 static void log_committed(struct run *r)
@@ -1684,10 +1661,6 @@ static void log_committed(struct run *r)
 	for (size_t i = 0; i < m->ev_count; i++) {
 		GROW(r->log, r->log_count, r->log_cap);
 		r->log[r->log_count++] = m->ev[i];
-	}
-	for (size_t i = 0; i < m->failed_count; i++) {
-		GROW(r->flog, r->flog_count, r->flog_cap);
-		r->flog[r->flog_count++] = m->failed[i];
 	}
 }
 
@@ -2420,11 +2393,10 @@ static void commit(struct run *r)
 {
 	for (size_t k = 0; k < r->eng_count; k++) {
 		ht_ledger_changes_reset(r->eng[k]);
-		r->seen_events[k] = r->seen_failed[k] = r->seen_hist[k] = 0;
+		r->seen_events[k] = r->seen_hist[k] = 0;
 		struct ht_ledger_changes c;
 		ht_ledger_changes(r->eng[k], &c);
-		if (c.events_count || c.failed_count || c.history_count ||
-		    c.dirty_count) {
+		if (c.events_count || c.history_count || c.dirty_count) {
 			say(r, k, "changes not empty after ht_ledger_changes_reset");
 			die(r);
 		}
@@ -2510,13 +2482,13 @@ static void run_free(struct run *r)
 		ht_ledger_destroy(r->eng[k]);
 	m_free(&r->m);
 	free(r->log);
-	free(r->flog);
 	free(r->abuf);
 	free(r->xbuf);
 	free(r);
 }
 
-/* Rebuild a fresh engine from the committed events and failed ids; it must
+/* Rebuild a fresh engine from the committed events (refusals burn their
+ * ids again); it must
  * show the model's state, record no changes, then act like the live one. */
 static void replay_check(struct run *r)
 {
@@ -2533,17 +2505,9 @@ static void replay_check(struct run *r)
 			die(r);
 		}
 	}
-	for (size_t i = 0; i < r->flog_count; i++) {
-		enum ht_err err = ht_ledger_replay_failed(e, &r->flog[i]);
-		if (err != HT_OK) {
-			say(r, 1, "ht_ledger_replay_failed of %s: %s",
-			    u128s(r->flog[i].id), ht_strerror(err));
-			die(r);
-		}
-	}
 	struct ht_ledger_changes c;
 	ht_ledger_changes(e, &c);
-	if (c.events_count || c.failed_count || c.history_count || c.dirty_count) {
+	if (c.events_count || c.history_count || c.dirty_count) {
 		say(r, 1, "replay recorded changes");
 		die(r);
 	}
@@ -2559,11 +2523,11 @@ static void print_stats(struct run *r, double secs)
 	printf("seed %" PRIu64 ": %" PRIu64 " ops in %" PRIu64 " calls "
 	       "(%" PRIu64 " account, %" PRIu64 " transfer, %" PRIu64
 	       " expire) in %.1f s; %zu accounts, %zu transfers (%zu pending), "
-	       "%" PRIu64 " expiries, %zu events, %zu failed ids\n",
+	       "%" PRIu64 " expiries, %zu events, %" PRIu64 " refusals\n",
 	       r->seed, r->op_no, r->call_no, r->calls_by_kind[CALL_ACCOUNTS],
 	       r->calls_by_kind[CALL_TRANSFERS], r->calls_by_kind[CALL_EXPIRE],
 	       secs, m_acct_count(&r->m), m_xfer_count(&r->m), pending,
-	       r->m.expiries, r->log_count, r->flog_count);
+	       r->m.expiries, r->log_count, r->m.refusals);
 	printf("  results:");
 	for (int i = 0; i < HT_R__MAX; i++)
 		if (r->result_seen[i])
@@ -2674,6 +2638,19 @@ static void test_replay_rejects(void **state)
 	e.kind = HT_EVENT_EXPIRY;   /* pending transfer missing */
 	e.u.expiry.pending_id = 9;
 	e.u.expiry.timestamp = 30;
+	assert_int_equal(ht_ledger_replay(l, &e), HT_ERR_CORRUPT);
+	ht_ledger_destroy(l);
+
+	assert_int_equal(ht_ledger_create(&clock, &l), HT_OK);
+	memset(&e, 0, sizeof(e));
+	e.kind = HT_EVENT_REFUSAL;  /* exists does not burn */
+	e.u.refusal.id = 9;
+	e.u.refusal.result = HT_R_EXISTS;
+	e.u.refusal.timestamp = 40;
+	assert_int_equal(ht_ledger_replay(l, &e), HT_ERR_CORRUPT);
+	e.u.refusal.result = HT_R_EXCEEDS_CREDITS;
+	assert_int_equal(ht_ledger_replay(l, &e), HT_OK);
+	e.u.refusal.timestamp = 41;  /* burned once only */
 	assert_int_equal(ht_ledger_replay(l, &e), HT_ERR_CORRUPT);
 	ht_ledger_destroy(l);
 	ht_ledger_destroy(NULL);

@@ -38,6 +38,7 @@
 #include <openssl/x509v3.h>
 
 #include "huitong/pki.h"
+#include "huitong/reqsig.h"
 
 #define DAY_S 86400
 
@@ -1263,6 +1264,221 @@ static void test_credentials_read_rejects(void **state)
 	creds_teardown(&f);
 }
 
+/* ---- credentials: the members added for the API ----------------------- */
+
+/* The fixture plus a signing key id and the hub's public journal key
+ * (kept in f->hub_pub, freed by the caller). */
+static char *creds_add_api_members(struct creds_fixture *f,
+				   enum ht_sign_alg hub_alg, char **hub_priv)
+{
+	struct ht_key *k = NULL;
+	char *pub = NULL;
+	size_t pub_len = 0, priv_len = 0;
+	assert_int_equal(ht_key_generate(hub_alg, NULL, &k), HT_OK);
+	assert_int_equal(ht_key_public_pem(k, &pub, &pub_len), HT_OK);
+	assert_int_equal(ht_key_private_pem(k, hub_priv, &priv_len), HT_OK);
+	ht_key_destroy(k);
+	snprintf(f->creds.signing_key_id, sizeof f->creds.signing_key_id,
+		 "bankA:1");
+	f->creds.hub_key_pem = pub;
+	f->creds.hub_key_len = pub_len;
+	f->creds.hub_sign_alg = hub_alg;
+	return pub;
+}
+
+static void test_credentials_api_members(void **state)
+{
+	(void)state;
+	struct creds_fixture f;
+	creds_setup(&f);
+	char *hub_priv = NULL;
+	char *hub_pub = creds_add_api_members(&f, HT_SIGN_ED25519, &hub_priv);
+	char base[] = "/tmp/ht_pki_test_XXXXXX";
+	assert_non_null(mkdtemp(base));
+	char dir[256], path[512];
+	snprintf(dir, sizeof dir, "%s/bankA", base);
+	assert_int_equal(ht_pki_write_credentials(dir, &f.creds, false), HT_OK);
+	assert_int_equal(file_mode(dir, "hub-key.pub"), 0644);
+	assert_int_equal(file_mode(dir, "signing.key"), 0600);
+
+	snprintf(path, sizeof path, "%s/credentials.json", dir);
+	json_t *o = json_load_file(path, 0, NULL);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o,
+							      "signing_key_id")),
+			    "bankA:1");
+	assert_string_equal(json_string_value(json_object_get(o, "hub_key")),
+			    "hub-key.pub");
+	assert_string_equal(json_string_value(json_object_get(o,
+							      "hub_sign_alg")),
+			    "ed25519");
+	json_decref(o);
+
+	struct ht_pki_credentials back;
+	assert_int_equal(ht_pki_read_credentials(dir, &back), HT_OK);
+	assert_string_equal(back.signing_key_id, "bankA:1");
+	assert_non_null(back.hub_key_pem);
+	assert_string_equal(back.hub_key_pem, hub_pub);
+	assert_int_equal(back.hub_key_len, strlen(hub_pub));
+	assert_int_equal(back.hub_sign_alg, HT_SIGN_ED25519);
+	assert_int_equal(back.signing_alg, HT_SIGN_SM2);
+	/* The hub key read back verifies what the hub's private key signs. */
+	struct ht_key *priv = NULL, *pub = NULL;
+	uint8_t sig[HT_SIG_BYTES_MAX];
+	size_t sig_len = 0;
+	assert_int_equal(ht_key_from_pem(hub_priv, strlen(hub_priv), NULL,
+					 &priv),
+			 HT_OK);
+	assert_int_equal(ht_sign(priv, "head", 4, sig, &sig_len), HT_OK);
+	assert_int_equal(ht_key_from_pem(back.hub_key_pem, back.hub_key_len,
+					 NULL, &pub),
+			 HT_OK);
+	assert_int_equal(ht_verify(pub, "head", 4, sig, sig_len), HT_OK);
+	ht_key_destroy(priv);
+	ht_key_destroy(pub);
+	ht_pki_credentials_clear(&back);
+	assert_null(back.hub_key_pem);
+
+	/* Overwriting without the new members removes them. */
+	f.creds.hub_key_pem = NULL;
+	f.creds.signing_key_id[0] = '\0';
+	assert_int_equal(ht_pki_write_credentials(dir, &f.creds, true), HT_OK);
+	snprintf(path, sizeof path, "%s/hub-key.pub", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(ht_pki_read_credentials(dir, &back), HT_OK);
+	assert_string_equal(back.signing_key_id, "");
+	assert_null(back.hub_key_pem);
+	ht_pki_credentials_clear(&back);
+	rm_tree(base);
+	free(hub_pub);
+	free(hub_priv);
+	creds_teardown(&f);
+}
+
+static void test_credentials_api_write_rejects(void **state)
+{
+	(void)state;
+	struct creds_fixture f;
+	creds_setup(&f);
+	char *hub_priv = NULL;
+	char *hub_pub = creds_add_api_members(&f, HT_SIGN_SM2, &hub_priv);
+	char base[] = "/tmp/ht_pki_test_XXXXXX";
+	assert_non_null(mkdtemp(base));
+	char dir[256];
+	snprintf(dir, sizeof dir, "%s/c", base);
+	struct ht_pki_credentials c = f.creds;
+	/* The hub's PRIVATE key must never reach a client. */
+	c.hub_key_pem = hub_priv;
+	c.hub_key_len = strlen(hub_priv);
+	assert_int_equal(ht_pki_write_credentials(dir, &c, false),
+			 HT_ERR_INVALID);
+	c = f.creds;
+	c.hub_sign_alg = HT_SIGN_ED25519; /* not the key's algorithm */
+	assert_int_equal(ht_pki_write_credentials(dir, &c, false),
+			 HT_ERR_INVALID);
+	c = f.creds;
+	c.hub_sign_alg = (enum ht_sign_alg)9;
+	assert_int_equal(ht_pki_write_credentials(dir, &c, false),
+			 HT_ERR_INVALID);
+	c = f.creds;
+	c.hub_key_pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+	c.hub_key_len = strlen(c.hub_key_pem);
+	assert_int_equal(ht_pki_write_credentials(dir, &c, false),
+			 HT_ERR_INVALID);
+	c = f.creds;
+	c.signing_key_pem = NULL; /* a key id without a key */
+	assert_int_equal(ht_pki_write_credentials(dir, &c, false),
+			 HT_ERR_INVALID);
+	c = f.creds;
+	snprintf(c.signing_key_id, sizeof c.signing_key_id, "bank A:1");
+	assert_int_equal(ht_pki_write_credentials(dir, &c, false),
+			 HT_ERR_INVALID);
+	c = f.creds;
+	memset(c.signing_key_id, 'k', HT_REQSIG_KEY_ID_BYTES_MAX + 1);
+	c.signing_key_id[HT_REQSIG_KEY_ID_BYTES_MAX + 1] = '\0';
+	assert_int_equal(ht_pki_write_credentials(dir, &c, false),
+			 HT_ERR_INVALID);
+	c.signing_key_id[HT_REQSIG_KEY_ID_BYTES_MAX] = '\0'; /* 64: fine */
+	struct stat st;
+	assert_int_not_equal(stat(dir, &st), 0); /* nothing was created */
+	assert_int_equal(ht_pki_write_credentials(dir, &c, false), HT_OK);
+	struct ht_pki_credentials back;
+	assert_int_equal(ht_pki_read_credentials(dir, &back), HT_OK);
+	assert_int_equal(strlen(back.signing_key_id),
+			 HT_REQSIG_KEY_ID_BYTES_MAX);
+	ht_pki_credentials_clear(&back);
+	rm_tree(base);
+	free(hub_pub);
+	free(hub_priv);
+	creds_teardown(&f);
+}
+
+static void test_credentials_api_read_rejects(void **state)
+{
+	(void)state;
+	struct creds_fixture f;
+	creds_setup(&f);
+	char *hub_priv = NULL;
+	char *hub_pub = creds_add_api_members(&f, HT_SIGN_SM2, &hub_priv);
+	char base[] = "/tmp/ht_pki_test_XXXXXX";
+	assert_non_null(mkdtemp(base));
+	char dir[256];
+	snprintf(dir, sizeof dir, "%s/c", base);
+	assert_int_equal(ht_pki_write_credentials(dir, &f.creds, false), HT_OK);
+	write_text(dir, "hub-priv.pem", hub_priv);
+	write_text(dir, "hub-ed.pub", "not a key");
+#define BASE_JSON                                                          \
+	"{\"id\":\"bankA\",\"role\":\"participant\",\"key\":\"client.key\"," \
+	"\"cert\":\"client.crt\",\"ca\":\"ca.crt\",\"signing_key\":"      \
+	"\"signing.key\",\"signing_alg\":\"sm2\""
+	static const char *const bad_json[] = {
+		BASE_JSON ",\"hub_key\":\"hub-key.pub\"}",
+		BASE_JSON ",\"hub_sign_alg\":\"sm2\"}",
+		BASE_JSON ",\"hub_key\":\"hub-key.pub\",\"hub_sign_alg\":\"rsa\"}",
+		BASE_JSON ",\"hub_key\":\"hub-key.pub\","
+			  "\"hub_sign_alg\":\"ed25519\"}",
+		BASE_JSON ",\"hub_key\":\"hub-priv.pem\",\"hub_sign_alg\":\"sm2\"}",
+		BASE_JSON ",\"hub_key\":\"hub-ed.pub\",\"hub_sign_alg\":\"sm2\"}",
+		BASE_JSON ",\"hub_key\":\"../c/hub-key.pub\","
+			  "\"hub_sign_alg\":\"sm2\"}",
+		BASE_JSON ",\"signing_key_id\":\"bank A:1\"}",
+		BASE_JSON ",\"signing_key_id\":7}",
+		BASE_JSON ",\"signing_key_id\":\"\"}",
+		BASE_JSON ",\"signing_key_id\":\"a\\u0000b\"}",
+		BASE_JSON ",\"signing_key_id\":\"0123456789012345678901234567890"
+			  "1234567890123456789012345678901234\"}",
+		"{\"id\":\"bankA\",\"role\":\"participant\",\"key\":\"client.key\","
+		"\"cert\":\"client.crt\",\"ca\":\"ca.crt\","
+		"\"signing_key_id\":\"bankA:1\"}",
+	};
+	struct ht_pki_credentials back;
+	for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
+		write_text(dir, "credentials.json", bad_json[i]);
+		assert_int_equal(ht_pki_read_credentials(dir, &back),
+				 HT_ERR_INVALID);
+		assert_null(back.key_pem);
+		assert_null(back.hub_key_pem);
+	}
+	/* A named hub key that is missing. */
+	write_text(dir, "credentials.json",
+		   BASE_JSON ",\"hub_key\":\"nope.pub\",\"hub_sign_alg\":\"sm2\"}");
+	assert_int_equal(ht_pki_read_credentials(dir, &back), HT_ERR_NOT_FOUND);
+	/* The same members, well formed, read fine; 64-byte key ids too. */
+	write_text(dir, "credentials.json",
+		   BASE_JSON ",\"signing_key_id\":\"0123456789012345678901234567"
+			     "890123456789012345678901234567890123\","
+			     "\"hub_key\":\"hub-key.pub\",\"hub_sign_alg\":\"sm2\"}");
+	assert_int_equal(ht_pki_read_credentials(dir, &back), HT_OK);
+	assert_int_equal(strlen(back.signing_key_id), 64);
+	assert_string_equal(back.hub_key_pem, hub_pub);
+	ht_pki_credentials_clear(&back);
+#undef BASE_JSON
+	rm_tree(base);
+	free(hub_pub);
+	free(hub_priv);
+	creds_teardown(&f);
+}
+
 /* ---- mutual TLS 1.3 over a socketpair --------------------------------- */
 
 static void ctx_use_pair(SSL_CTX *ctx, const char *cert_pem,
@@ -1518,6 +1734,9 @@ int main(void)
 		cmocka_unit_test(test_credentials_overwrite),
 		cmocka_unit_test(test_credentials_write_rejects),
 		cmocka_unit_test(test_credentials_read_rejects),
+		cmocka_unit_test(test_credentials_api_members),
+		cmocka_unit_test(test_credentials_api_write_rejects),
+		cmocka_unit_test(test_credentials_api_read_rejects),
 		cmocka_unit_test(test_mtls_ok),
 		cmocka_unit_test(test_mtls_no_client_cert),
 		cmocka_unit_test(test_mtls_other_ca),

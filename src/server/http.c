@@ -1,0 +1,1049 @@
+/*
+ * http.c — one request on a worker thread: who is calling (the client
+ * certificate, checked once per connection, and the registry, on every
+ * request), whether the request is signed, whether the role may, which
+ * route, and the body; then either an answer now or a job for the hub
+ * thread, answered when it comes back (http_complete).
+ *
+ * Owner: server. Everything here reads outside input, so everything is
+ * bounded: the path (HT_REQSIG_PATH_BYTES_MAX), the query (known keys,
+ * digits or true/false only), the body (HT_JSONL_LINE_BYTES_MAX, parsed
+ * by jsonl.c's bounded parser), file names under /static (one plain
+ * name, no dot first). Every refusal is a JSON {"code","message"} with
+ * the status docs/api.md gives, counted in /metrics and written to the
+ * access log like every other answer.
+ */
+#include "srv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+
+#include "huitong/journal.h"
+
+/* ---- the route table ---------------------------------------------------------- */
+
+#define ROLE_P (1u << HT_PKI_ROLE_PARTICIPANT)
+#define ROLE_O (1u << HT_PKI_ROLE_OPERATOR)
+#define ROLE_R (1u << HT_PKI_ROLE_REGULATOR)
+#define ROLE_ALL (ROLE_P | ROLE_O | ROLE_R)
+
+struct route {
+	enum route_id id;
+	const char *method;
+	const char *path;
+	bool sig_required;
+	unsigned roles;
+	const char *roles_name;
+	const char *query[8];   /* allowed query keys */
+};
+
+static const struct route routes[] = {
+	{R_ACCOUNTS_CREATE, "POST", "/v1/accounts", true, ROLE_P | ROLE_O,
+	 "participant,operator", {NULL}},
+	{R_TRANSFERS_CREATE, "POST", "/v1/transfers", true, ROLE_P | ROLE_O,
+	 "participant,operator", {NULL}},
+	{R_ACCOUNTS_LOOKUP, "POST", "/v1/accounts/lookup", true, ROLE_ALL,
+	 "all", {NULL}},
+	{R_TRANSFERS_LOOKUP, "POST", "/v1/transfers/lookup", true, ROLE_ALL,
+	 "all", {NULL}},
+	{R_ACCOUNT_GET, "GET", "/v1/accounts/{id}", false, ROLE_ALL, "all",
+	 {NULL}},
+	{R_TRANSFER_GET, "GET", "/v1/transfers/{id}", false, ROLE_ALL, "all",
+	 {NULL}},
+	{R_ACCOUNT_TRANSFERS, "GET", "/v1/accounts/{id}/transfers", false,
+	 ROLE_ALL, "all",
+	 {"limit", "timestamp_min", "timestamp_max", "debits", "credits",
+	  "reversed", NULL}},
+	{R_ACCOUNT_BALANCES, "GET", "/v1/accounts/{id}/balances", false,
+	 ROLE_ALL, "all",
+	 {"limit", "timestamp_min", "timestamp_max", "debits", "credits",
+	  "reversed", NULL}},
+	{R_TRANSFER_RECEIPT, "GET", "/v1/transfers/{id}/receipt", false,
+	 ROLE_ALL, "all", {"tree_size", NULL}},
+	{R_JOURNAL_HEAD, "GET", "/v1/journal/head", false, ROLE_ALL, "all",
+	 {NULL}},
+	{R_JOURNAL_HEAD_AT, "GET", "/v1/journal/heads/{seq}", false, ROLE_ALL,
+	 "all", {NULL}},
+	{R_JOURNAL_CONSISTENCY, "GET", "/v1/journal/consistency", false,
+	 ROLE_ALL, "all", {"old", "new", NULL}},
+	{R_JOURNAL_KEY, "GET", "/v1/journal/key", false, ROLE_ALL, "all",
+	 {NULL}},
+	{R_HEALTHZ, "GET", "/healthz", false, ROLE_ALL, "all", {NULL}},
+	{R_METRICS, "GET", "/metrics", false, ROLE_O | ROLE_R,
+	 "operator,regulator", {NULL}},
+	{R_STATIC, "GET", "/static/{name}", false, ROLE_ALL, "all", {NULL}},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+_Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
+
+const struct ht_server_route *ht_server_routes(size_t *n)
+{
+	static struct ht_server_route table[N_ROUTES];
+	for (size_t i = 0; i < N_ROUTES; i++)
+		table[i] = (struct ht_server_route){
+			routes[i].method, routes[i].path,
+			routes[i].sig_required, routes[i].roles_name};
+	*n = N_ROUTES;
+	return table;
+}
+
+#define SEGMENTS_MAX 8
+
+/* Split a path into at most SEGMENTS_MAX segments. False for an empty
+ * segment, "." or "..", or too many. */
+static bool split_path(const char *path, const char *seg[SEGMENTS_MAX],
+		       size_t len[SEGMENTS_MAX], size_t *n)
+{
+	*n = 0;
+	if (path[0] != '/')
+		return false;
+	const char *p = path + 1;
+	if (!*p)
+		return true;
+	for (;;) {
+		const char *e = strchr(p, '/');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == 0 || *n == SEGMENTS_MAX)
+			return false;
+		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		seg[*n] = p;
+		len[(*n)++] = l;
+		if (!e)
+			return true;
+		p = e + 1;
+	}
+}
+
+struct match {
+	const struct route *route;
+	const char *param;      /* the {…} segment */
+	size_t param_len;
+};
+
+/* Does the pattern match the segments? Literal routes win over {param}. */
+static bool pattern_match(const char *pattern, const char *const seg[],
+			  const size_t len[], size_t n, struct match *m,
+			  bool *literal)
+{
+	const char *p = pattern + 1;
+	size_t i = 0;
+	*literal = true;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (i == n)
+			return false;
+		if (p[0] == '{') {
+			m->param = seg[i];
+			m->param_len = len[i];
+			*literal = false;
+		} else if (l != len[i] || memcmp(p, seg[i], l)) {
+			return false;
+		}
+		i++;
+		p = e ? e + 1 : p + l;
+	}
+	return i == n;
+}
+
+/* 0: matched; 404 no route; 405 the path exists with other methods. */
+static int route_find(const char *method, const char *path, struct match *out)
+{
+	const char *seg[SEGMENTS_MAX];
+	size_t len[SEGMENTS_MAX], n;
+	if (!split_path(path, seg, len, &n))
+		return 404;
+	bool any_literal = false;
+	for (size_t i = 0; i < N_ROUTES; i++) {
+		struct match m = {0};
+		bool lit;
+		if (pattern_match(routes[i].path, seg, len, n, &m, &lit) && lit)
+			any_literal = true;
+	}
+	bool path_seen = false;
+	for (size_t i = 0; i < N_ROUTES; i++) {
+		struct match m = {0};
+		bool lit;
+		if (!pattern_match(routes[i].path, seg, len, n, &m, &lit))
+			continue;
+		if (any_literal && !lit)
+			continue;
+		path_seen = true;
+		if (strcmp(routes[i].method, method))
+			continue;
+		m.route = &routes[i];
+		*out = m;
+		return 0;
+	}
+	return path_seen ? 405 : 404;
+}
+
+int srv_route_find(const char *method, const char *path, int *route_id)
+{
+	struct match m = {0};
+	int r = route_find(method, path, &m);
+	*route_id = r ? -1 : (int)m.route->id;
+	return r;
+}
+
+/* ---- answers --------------------------------------------------------------------- */
+
+static const char *method_name(enum evhttp_cmd_type t)
+{
+	switch (t) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	}
+	return "OTHER";
+}
+
+/* JSON string body of s[0..n) (without quotes), escaped. */
+static void json_escape(struct evbuffer *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			evbuffer_add(b, e, 2);
+		} else if (c < 0x20 || c >= 0x7f) {
+			/* messages are ASCII; anything else is shown, not
+			 * passed through */
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			evbuffer_add(b, e, 6);
+		} else {
+			evbuffer_add(b, &s[i], 1);
+		}
+	}
+}
+
+struct answer_info {
+	enum route_id route;
+	uint64_t t_start_ns;
+	const char *who;
+	enum ht_pki_role role_id;
+	const char *remote;     /* when the request is gone */
+	const char *method;
+	const char *path;
+	const char *key_id;
+	const char *serial;
+	const char *code;       /* "ok" or the error code */
+	uint64_t body_bytes;
+};
+
+static void account(struct server *s, struct conn *c,
+		    struct evhttp_request *req, int status,
+		    const struct answer_info *ai)
+{
+	uint64_t now = srv_now_ns();
+	double lat = (double)(now - ai->t_start_ns) / 1e9;
+	unsigned cls = status >= 100 && status < 600 ? (unsigned)status / 100 - 1 : 4;
+	atomic_fetch_add(&s->m.requests[ai->route][cls], 1);
+	metrics_observe(&s->m.latency[ai->route], lat);
+	if (status == 401)
+		atomic_fetch_add(&s->m.refused_auth, 1);
+	if (!s->alog)
+		return;
+	struct ht_access_entry e;
+	memset(&e, 0, sizeof e);
+	e.time_ns = ai->t_start_ns;
+	snprintf(e.participant, sizeof e.participant, "%s", ai->who ? ai->who : "");
+	e.role = ai->role_id;
+	snprintf(e.key_id, sizeof e.key_id, "%s", ai->key_id ? ai->key_id : "");
+	snprintf(e.cert_serial, sizeof e.cert_serial, "%s",
+		 ai->serial ? ai->serial : "");
+	snprintf(e.remote, sizeof e.remote, "%s", c ? c->remote : ai->remote ? ai->remote : "");
+	if (req) {
+		snprintf(e.method, sizeof e.method, "%s",
+			 method_name(evhttp_request_get_command(req)));
+		const char *uri = evhttp_request_get_uri(req);
+		ht_access_entry_set_path(&e, uri ? uri : "", uri ? strlen(uri) : 0);
+	} else {
+		snprintf(e.method, sizeof e.method, "%s", ai->method ? ai->method : "");
+		ht_access_entry_set_path(&e, ai->path ? ai->path : "",
+					 ai->path ? strlen(ai->path) : 0);
+	}
+	e.status = (uint16_t)status;
+	snprintf(e.outcome, sizeof e.outcome, "%s", ai->code ? ai->code : "ok");
+	e.body_bytes = ai->body_bytes;
+	uint64_t us = (now - ai->t_start_ns) / 1000;
+	e.latency_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	if (ht_accesslog_append(s->alog, &e))
+		fprintf(stderr, "huitong serve: access log append failed\n");
+}
+
+static void send_body(struct server *s, struct conn *c,
+		      struct evhttp_request *req, int status,
+		      const char *content_type, struct evbuffer *body,
+		      const struct answer_info *ai)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (status == 503)
+		evhttp_add_header(h, "Retry-After", "1");
+	if (atomic_load(&s->stopping))
+		evhttp_add_header(h, "Connection", "close");
+	account(s, c, req, status, ai);
+	evhttp_send_reply(req, status, NULL, body);
+}
+
+static void error_reply(struct server *s, struct conn *c,
+			struct evhttp_request *req, int status,
+			const char *code, const char *msg,
+			struct answer_info *ai)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (!b) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	evbuffer_add_printf(b, "{\"code\":\"%s\",\"message\":\"", code);
+	json_escape(b, msg, strlen(msg));
+	evbuffer_add(b, "\"}\n", 3);
+	ai->code = code;
+	send_body(s, c, req, status, "application/json", b, ai);
+	evbuffer_free(b);
+}
+
+void http_error(struct worker *w, struct conn *c, struct evhttp_request *req,
+		enum route_id route, uint64_t t_start_ns, const char *who,
+		const char *key_id, int status, const char *code,
+		const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	struct answer_info ai = {.route = route, .t_start_ns = t_start_ns,
+				 .who = who, .key_id = key_id};
+	error_reply(w->s, c, req, status, code, msg, &ai);
+}
+
+/* ---- request handling ---------------------------------------------------------------- */
+
+struct ctx {
+	struct worker *w;
+	struct server *s;
+	struct conn *c;
+	struct evhttp_request *req;
+	struct answer_info ai;
+	const char *method;
+	const char *uri;
+	struct match m;
+	const char *body;
+	size_t body_len;
+	char key_id[HT_REQSIG_KEY_ID_BYTES_MAX + 1];
+	char role_name[16];
+};
+
+static void fail(struct ctx *x, int status, const char *code,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void fail(struct ctx *x, int status, const char *code,
+		 const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	error_reply(x->s, x->c, x->req, status, code, msg, &x->ai);
+}
+
+/* The certificate of the connection, looked at once. */
+static void check_certificate(struct server *s, struct evhttp_request *req,
+			      struct conn *c)
+{
+	c->checked = true;
+	struct evhttp_connection *evc = evhttp_request_get_connection(req);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	if (evc) {
+		evhttp_connection_get_peer(evc, &addr, &port);
+		snprintf(c->remote, sizeof c->remote, "%s:%u",
+			 addr ? addr : "?", (unsigned)port);
+	}
+	struct bufferevent *bev = evc ? evhttp_connection_get_bufferevent(evc)
+				      : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	if (!peer) {
+		c->no_cert = true;
+		return;
+	}
+	enum ht_pki_result res = HT_PKI_REJECTED;
+	if (ht_pki_verify_client_x509(s->ca, peer, HT_PKI_AT_NOW, &res, &c->id)
+	    == HT_OK && res == HT_PKI_OK) {
+		c->cert_ok = true;
+		return;
+	}
+	c->pki = res;
+}
+
+static bool digits_u64(const char *v, uint64_t *out)
+{
+	if (!v || !*v || strlen(v) > 20)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return ht_u64_parse(v, strlen(v), out) == HT_OK;
+}
+
+/* Query parameters: each known to the route, at most once. */
+static bool parse_query(struct ctx *x, struct evkeyvalq *q)
+{
+	TAILQ_INIT(q);
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(x->req);
+	const char *qs = u ? evhttp_uri_get_query(u) : NULL;
+	if (!qs || !*qs)
+		return true;
+	if (evhttp_parse_query_str(qs, q)) {
+		fail(x, 400, "invalid_request", "query string cannot be parsed");
+		return false;
+	}
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, q, next) {
+		bool known = false;
+		for (size_t i = 0; x->m.route->query[i] && !known; i++)
+			known = !strcmp(kv->key, x->m.route->query[i]);
+		if (!known) {
+			fail(x, 400, "invalid_request",
+			     "unknown query parameter '%.64s'", kv->key);
+			return false;
+		}
+		for (struct evkeyval *o = TAILQ_FIRST(q); o != kv;
+		     o = TAILQ_NEXT(o, next))
+			if (!strcmp(o->key, kv->key)) {
+				fail(x, 400, "invalid_request",
+				     "query parameter '%s' given twice", kv->key);
+				return false;
+			}
+	}
+	return true;
+}
+
+static bool id_param(struct ctx *x, ht_u128 *id)
+{
+	char buf[48];
+	if (x->m.param_len == 0 || x->m.param_len >= sizeof buf) {
+		fail(x, 400, "invalid_request", "id: not a decimal u128");
+		return false;
+	}
+	memcpy(buf, x->m.param, x->m.param_len);
+	buf[x->m.param_len] = '\0';
+	for (size_t i = 0; i < x->m.param_len; i++)
+		if (buf[i] < '0' || buf[i] > '9') {
+			fail(x, 400, "invalid_request", "id: not a decimal u128");
+			return false;
+		}
+	if (ht_u128_parse(buf, x->m.param_len, id)) {
+		fail(x, 400, "invalid_request", "id: not a decimal u128");
+		return false;
+	}
+	return true;
+}
+
+static struct job *job_new(struct ctx *x, enum job_kind kind)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) {
+		fail(x, 500, "internal", "out of memory");
+		return NULL;
+	}
+	j->kind = kind;
+	j->route = x->m.route->id;
+	j->w = x->w;
+	j->conn = x->c;
+	j->req = x->req;
+	j->t_start_ns = x->ai.t_start_ns;
+	j->body_bytes = x->body_len;
+	snprintf(j->method, sizeof j->method, "%s", x->method);
+	snprintf(j->path, sizeof j->path, "%.*s",
+		 (int)(sizeof j->path - 1), x->uri ? x->uri : "");
+	snprintf(j->who, sizeof j->who, "%s", x->c->id.id);
+	j->role = x->c->id.role;
+	snprintf(j->key_id, sizeof j->key_id, "%s", x->key_id);
+	j->all_access = j->role == HT_PKI_ROLE_OPERATOR ||
+			j->role == HT_PKI_ROLE_REGULATOR;
+	return j;
+}
+
+/* The connection is being freed (peer gone, timeout, shutdown): a job
+ * in flight must not answer into it. */
+static void on_conn_close(struct evhttp_connection *evc, void *arg)
+{
+	(void)evc;
+	struct conn *c = arg;
+	if (c->job) {
+		c->job->req = NULL;
+		c->job->conn = NULL;
+		c->job = NULL;
+	}
+}
+
+static void submit(struct ctx *x, struct job *j)
+{
+	enum ht_err err = hubq_submit(x->s, j);
+	if (err == HT_ERR_LIMIT) {
+		atomic_fetch_add(&x->s->m.overloaded, 1);
+		job_free(j);
+		fail(x, 503, "overloaded",
+		     "the commit queue is full; retry after a second");
+		return;
+	}
+	if (err) {
+		job_free(j);
+		fail(x, 503, "shutting_down", "the hub is stopping");
+		return;
+	}
+	x->c->job = j;
+	x->w->in_flight++;
+	struct evhttp_connection *evc = evhttp_request_get_connection(x->req);
+	if (evc)
+		evhttp_connection_set_closecb(evc, on_conn_close, x->c);
+}
+
+static void parse_and_submit(struct ctx *x, enum ht_op op, enum job_kind kind)
+{
+	struct job *j = job_new(x, kind);
+	if (!j)
+		return;
+	char err[256];
+	enum ht_jsonl_problem problem = HT_JSONL_BAD_REQUEST;
+	enum ht_err e = ht_jsonl_parse_body(x->body, x->body_len, op, &j->r,
+					    err, sizeof err, &problem);
+	if (e) {
+		job_free(j);
+		if (e == HT_ERR_NOMEM)
+			fail(x, 500, "internal", "out of memory");
+		else if (problem == HT_JSONL_TOO_MANY)
+			fail(x, 413, "too_many_events", "%s (the limit is %u)",
+			     err, HT_BATCH_EVENTS_MAX);
+		else if (problem == HT_JSONL_TOO_LARGE)
+			fail(x, 413, "payload_too_large", "%s", err);
+		else if (problem == HT_JSONL_MALFORMED)
+			fail(x, 400, "malformed_json", "%s", err);
+		else
+			fail(x, 400, "invalid_request", "%s", err);
+		return;
+	}
+	submit(x, j);
+}
+
+/* GET /v1/accounts/{id}/transfers|balances: the query becomes the JSONL
+ * request `ledger apply` would parse, so both mean exactly the same. The
+ * values are checked to be digits or true/false before they are used. */
+static void query_submit(struct ctx *x, enum ht_op op, enum job_kind kind)
+{
+	ht_u128 id;
+	if (!id_param(x, &id))
+		return;
+	struct evkeyvalq q;
+	if (!parse_query(x, &q))
+		goto out;
+	char line[512];
+	char ids[HT_U128_DEC_SIZE];
+	int n = snprintf(line, sizeof line, "{\"op\":\"%s\",\"account_id\":\"%s\"",
+			 ht_op_name(op), ht_u128_format(id, ids));
+	bool have_limit = false;
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, &q, next) {
+		uint64_t v;
+		if (!strcmp(kv->key, "debits") || !strcmp(kv->key, "credits") ||
+		    !strcmp(kv->key, "reversed")) {
+			if (strcmp(kv->value, "true") && strcmp(kv->value, "false")) {
+				fail(x, 400, "invalid_request",
+				     "%s: true or false", kv->key);
+				goto out;
+			}
+			n += snprintf(line + n, sizeof line - (size_t)n,
+				      ",\"%s\":%s", kv->key, kv->value);
+		} else {
+			if (!digits_u64(kv->value, &v)) {
+				fail(x, 400, "invalid_request",
+				     "%s: not a decimal u64", kv->key);
+				goto out;
+			}
+			if (!strcmp(kv->key, "limit")) {
+				have_limit = true;
+				n += snprintf(line + n, sizeof line - (size_t)n,
+					      ",\"limit\":%llu",
+					      (unsigned long long)v);
+			} else {
+				n += snprintf(line + n, sizeof line - (size_t)n,
+					      ",\"%s\":\"%llu\"", kv->key,
+					      (unsigned long long)v);
+			}
+		}
+	}
+	(void)have_limit; /* absent: the JSONL default, as `ledger apply` */
+	snprintf(line + n, sizeof line - (size_t)n, "}");
+	struct job *j = job_new(x, kind);
+	if (!j)
+		goto out;
+	char err[256];
+	if (ht_jsonl_parse(line, strlen(line), &j->r, err, sizeof err)) {
+		job_free(j);
+		fail(x, 400, "invalid_request", "%s", err);
+		goto out;
+	}
+	submit(x, j);
+out:
+	evhttp_clear_headers(&q);
+}
+
+static void answer_json(struct ctx *x, int status, struct evbuffer *b)
+{
+	x->ai.code = "ok";
+	send_body(x->s, x->c, x->req, status, "application/json", b, &x->ai);
+}
+
+static void do_journal_key(struct ctx *x)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (!b)
+		return fail(x, 500, "internal", "out of memory");
+	evbuffer_add_printf(b, "{\"sign\":\"%s\",\"public_key\":\"",
+			    ht_sign_alg_name(x->s->journal_sign));
+	json_escape(b, x->s->journal_pub_pem, strlen(x->s->journal_pub_pem));
+	evbuffer_add(b, "\"}\n", 3);
+	answer_json(x, 200, b);
+	evbuffer_free(b);
+}
+
+static void do_healthz(struct ctx *x)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (!b)
+		return fail(x, 500, "internal", "out of memory");
+	evbuffer_add_printf(b,
+			    "{\"status\":\"ok\",\"tree_size\":%llu,"
+			    "\"queue_depth\":%llu}\n",
+			    (unsigned long long)atomic_load(&x->s->tree_size),
+			    (unsigned long long)atomic_load(&x->s->queue_depth));
+	answer_json(x, 200, b);
+	evbuffer_free(b);
+}
+
+static void do_metrics(struct ctx *x)
+{
+	struct ht_buf buf = {0};
+	if (metrics_render(x->s, &buf)) {
+		ht_buf_free(&buf);
+		return fail(x, 500, "internal", "out of memory");
+	}
+	struct evbuffer *b = evbuffer_new();
+	if (!b) {
+		ht_buf_free(&buf);
+		return fail(x, 500, "internal", "out of memory");
+	}
+	evbuffer_add(b, buf.data, buf.len);
+	ht_buf_free(&buf);
+	x->ai.code = "ok";
+	send_body(x->s, x->c, x->req, 200, "text/plain; version=0.0.4", b,
+		  &x->ai);
+	evbuffer_free(b);
+}
+
+#define STATIC_NAME_MAX 128
+#define STATIC_FILE_MAX (16u * 1024 * 1024)
+
+static const char *content_type_of(const char *name)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{".html", "text/html; charset=utf-8"},
+		{".js", "text/javascript; charset=utf-8"},
+		{".css", "text/css; charset=utf-8"},
+		{".json", "application/json"},
+		{".yaml", "application/yaml"},
+		{".svg", "image/svg+xml"},
+		{".png", "image/png"},
+		{".txt", "text/plain; charset=utf-8"},
+	};
+	const char *dot = strrchr(name, '.');
+	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+		if (!strcmp(dot, types[i].ext))
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+/* /static/{name}: one plain file name of [A-Za-z0-9._-], not starting with
+ * a dot, opened without following links; nothing else is reachable. */
+static void do_static(struct ctx *x)
+{
+	if (!x->s->o.static_dir)
+		return fail(x, 404, "not_found", "no static files are served");
+	char name[STATIC_NAME_MAX + 1];
+	if (x->m.param_len == 0 || x->m.param_len > STATIC_NAME_MAX ||
+	    x->m.param[0] == '.')
+		return fail(x, 404, "not_found", "no such file");
+	for (size_t i = 0; i < x->m.param_len; i++) {
+		char ch = x->m.param[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		      ch == '-'))
+			return fail(x, 404, "not_found", "no such file");
+		name[i] = ch;
+	}
+	name[x->m.param_len] = '\0';
+	int dfd = open(x->s->o.static_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = dfd < 0 ? -1
+			 : openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0)
+		close(dfd);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    st.st_size > STATIC_FILE_MAX) {
+		if (fd >= 0)
+			close(fd);
+		return fail(x, 404, "not_found", "no such file");
+	}
+	struct evbuffer *b = evbuffer_new();
+	if (!b || evbuffer_add_file(b, fd, 0, st.st_size)) {
+		if (b)
+			evbuffer_free(b);
+		else
+			close(fd);
+		return fail(x, 500, "internal", "cannot read the file");
+	}
+	x->ai.code = "ok";
+	send_body(x->s, x->c, x->req, 200, content_type_of(name), b, &x->ai);
+	evbuffer_free(b);
+}
+
+static void dispatch(struct ctx *x)
+{
+	struct job *j;
+	struct evkeyvalq q;
+	uint64_t v;
+	switch (x->m.route->id) {
+	case R_ACCOUNTS_CREATE:
+		return parse_and_submit(x, HT_OP_CREATE_ACCOUNTS,
+					JOB_CREATE_ACCOUNTS);
+	case R_TRANSFERS_CREATE:
+		return parse_and_submit(x, HT_OP_CREATE_TRANSFERS,
+					JOB_CREATE_TRANSFERS);
+	case R_ACCOUNTS_LOOKUP:
+		return parse_and_submit(x, HT_OP_LOOKUP_ACCOUNTS,
+					JOB_LOOKUP_ACCOUNTS);
+	case R_TRANSFERS_LOOKUP:
+		return parse_and_submit(x, HT_OP_LOOKUP_TRANSFERS,
+					JOB_LOOKUP_TRANSFERS);
+	case R_ACCOUNT_TRANSFERS:
+		return query_submit(x, HT_OP_GET_ACCOUNT_TRANSFERS,
+				    JOB_QUERY_TRANSFERS);
+	case R_ACCOUNT_BALANCES:
+		return query_submit(x, HT_OP_GET_ACCOUNT_BALANCES,
+				    JOB_QUERY_BALANCES);
+	case R_JOURNAL_KEY:
+		return do_journal_key(x);
+	case R_HEALTHZ:
+		return do_healthz(x);
+	case R_METRICS:
+		return do_metrics(x);
+	case R_STATIC:
+		return do_static(x);
+	default:
+		break;
+	}
+	/* the rest: a path parameter and/or a small query */
+	if (!parse_query(x, &q))
+		return evhttp_clear_headers(&q);
+	ht_u128 id = 0;
+	switch (x->m.route->id) {
+	case R_ACCOUNT_GET:
+	case R_TRANSFER_GET:
+	case R_TRANSFER_RECEIPT:
+		if (!id_param(x, &id))
+			goto out;
+		j = job_new(x, x->m.route->id == R_ACCOUNT_GET ? JOB_GET_ACCOUNT
+			       : x->m.route->id == R_TRANSFER_GET ? JOB_GET_TRANSFER
+								 : JOB_RECEIPT);
+		if (!j)
+			goto out;
+		j->id = id;
+		if (x->m.route->id == R_TRANSFER_RECEIPT) {
+			const char *ts = evhttp_find_header(&q, "tree_size");
+			if (ts && (!digits_u64(ts, &v) || v == 0)) {
+				job_free(j);
+				fail(x, 400, "invalid_request",
+				     "tree_size: a positive decimal u64");
+				goto out;
+			}
+			j->a = ts ? v : 0;
+		}
+		submit(x, j);
+		break;
+	case R_JOURNAL_HEAD:
+		if ((j = job_new(x, JOB_HEAD)))
+			submit(x, j);
+		break;
+	case R_JOURNAL_HEAD_AT: {
+		char buf[24];
+		if (x->m.param_len >= sizeof buf) {
+			fail(x, 400, "invalid_request", "seq: not a decimal u64");
+			goto out;
+		}
+		memcpy(buf, x->m.param, x->m.param_len);
+		buf[x->m.param_len] = '\0';
+		if (!digits_u64(buf, &v)) {
+			fail(x, 400, "invalid_request", "seq: not a decimal u64");
+			goto out;
+		}
+		if ((j = job_new(x, JOB_HEAD_AT))) {
+			j->a = v;
+			submit(x, j);
+		}
+		break;
+	}
+	case R_JOURNAL_CONSISTENCY: {
+		const char *o = evhttp_find_header(&q, "old");
+		const char *n = evhttp_find_header(&q, "new");
+		uint64_t ov, nv;
+		if (!digits_u64(o, &ov) || !digits_u64(n, &nv) || ov > nv) {
+			fail(x, 400, "invalid_request",
+			     "old and new: tree sizes, old <= new");
+			goto out;
+		}
+		if ((j = job_new(x, JOB_CONSISTENCY))) {
+			j->a = ov;
+			j->b = nv;
+			submit(x, j);
+		}
+		break;
+	}
+	default:
+		fail(x, 500, "internal", "route without a handler");
+	}
+out:
+	evhttp_clear_headers(&q);
+}
+
+void http_handle(struct evhttp_request *req, void *arg)
+{
+	struct worker *w = arg;
+	struct server *s = w->s;
+	struct ctx x = {.w = w, .s = s, .req = req};
+	x.ai.t_start_ns = srv_now_ns();
+	x.ai.route = R_NONE;
+	x.c = http_conn_of(s, req);
+	if (!x.c) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	struct evhttp_connection *evc = evhttp_request_get_connection(req);
+	if (!x.c->checked)
+		check_certificate(s, req, x.c);
+	(void)evc;
+	x.method = method_name(evhttp_request_get_command(req));
+	x.uri = evhttp_request_get_uri(req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	x.body_len = evbuffer_get_length(in);
+	x.ai.body_bytes = x.body_len;
+
+	/* who */
+	if (x.c->no_cert)
+		return fail(&x, 401, "unauthenticated",
+			    "a client certificate issued by the hub is required"
+			    " (huitong participant add)");
+	if (!x.c->cert_ok)
+		return fail(&x, 401, "unauthenticated",
+			    "client certificate refused: %s",
+			    ht_pki_result_name(x.c->pki));
+	x.ai.who = x.c->id.id;
+	x.ai.serial = x.c->id.serial_hex;
+	snprintf(x.role_name, sizeof x.role_name, "%s",
+		 ht_pki_role_name(x.c->id.role));
+	x.ai.role_id = x.c->id.role;
+	int status;
+	const char *code;
+	char msg[256];
+	if (!auth_certificate(s, &x.c->id, &status, &code, msg, sizeof msg))
+		return fail(&x, status, code, "%s", msg);
+
+	/* what */
+	if (!x.uri || strlen(x.uri) > HT_REQSIG_PATH_BYTES_MAX)
+		return fail(&x, 400, "bad_request", "request target too long");
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	if (!path || !*path)
+		return fail(&x, 400, "bad_request", "no path");
+	int r = route_find(x.method, path, &x.m);
+	if (r == 404)
+		return fail(&x, 404, "not_found", "no route %s %.200s",
+			    x.method, path);
+	if (r == 405)
+		return fail(&x, 405, "method_not_allowed",
+			    "%s is not allowed on %.200s", x.method, path);
+	x.ai.route = x.m.route->id;
+	const char *qs = evhttp_uri_get_query(u);
+	if (qs && *qs && !x.m.route->query[0])
+		return fail(&x, 400, "invalid_request",
+			    "%s %s takes no query parameters", x.method,
+			    x.m.route->path);
+	if (x.body_len > HT_JSONL_LINE_BYTES_MAX)
+		return fail(&x, 413, "payload_too_large",
+			    "body of %zu bytes; the limit is %u", x.body_len,
+			    HT_JSONL_LINE_BYTES_MAX);
+	if (x.body_len && !strcmp(x.method, "GET"))
+		return fail(&x, 400, "bad_request", "a GET takes no body");
+	x.body = x.body_len ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (!x.body)
+		return fail(&x, 500, "internal", "out of memory");
+
+	/* signed? */
+	const char *sig = evhttp_find_header(evhttp_request_get_input_headers(req),
+					     HT_REQSIG_HEADER_NAME);
+	if (!sig && x.m.route->sig_required)
+		return fail(&x, 401, "missing_signature",
+			    "%s %s needs a " HT_REQSIG_HEADER_NAME " header",
+			    x.method, x.m.route->path);
+	if (sig) {
+		if (!auth_signature(s, &x.c->id, sig, x.method, x.uri, x.body,
+				    x.body_len, x.key_id, &status, &code, msg,
+				    sizeof msg))
+			return fail(&x, status, code, "%s", msg);
+		x.ai.key_id = x.key_id;
+	}
+
+	/* may they? */
+	if (!(x.m.route->roles & (1u << x.c->id.role)))
+		return fail(&x, 403, "forbidden", "the %s role may not %s %s",
+			    x.role_name, x.method, x.m.route->path);
+	if (atomic_load(&s->stopping))
+		return fail(&x, 503, "shutting_down", "the hub is stopping");
+	dispatch(&x);
+}
+
+/* ---- answers from the hub thread ------------------------------------------------------- */
+
+static void hex_append(struct evbuffer *b, const uint8_t *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char buf[2 * HT_LEAF_BYTES_MAX];
+	while (n) {
+		size_t k = n > HT_LEAF_BYTES_MAX ? HT_LEAF_BYTES_MAX : n;
+		for (size_t i = 0; i < k; i++) {
+			buf[2 * i] = hex[p[i] >> 4];
+			buf[2 * i + 1] = hex[p[i] & 15];
+		}
+		evbuffer_add(b, buf, 2 * k);
+		p += k;
+		n -= k;
+	}
+}
+
+static void create_body(struct job *j, struct evbuffer *b)
+{
+	const ht_u128 *ids = NULL;
+	size_t n = j->r.count;
+	char idbuf[HT_U128_DEC_SIZE];
+	evbuffer_add_printf(b, "{\"op\":\"%s\",\"results\":[", ht_op_name(j->r.op));
+	for (size_t i = 0; i < n; i++) {
+		ht_u128 id = j->r.op == HT_OP_CREATE_ACCOUNTS ? j->r.accounts[i].id
+							      : j->r.transfers[i].id;
+		(void)ids;
+		const char *res = ht_result_name(j->results[i]);
+		if (j->leaf[i] != UINT64_MAX)
+			evbuffer_add_printf(b,
+					    "%s{\"index\":%zu,\"id\":\"%s\","
+					    "\"result\":\"%s\",\"leaf\":%llu}",
+					    i ? "," : "", i,
+					    ht_u128_format(id, idbuf), res,
+					    (unsigned long long)j->leaf[i]);
+		else
+			evbuffer_add_printf(b,
+					    "%s{\"index\":%zu,\"id\":\"%s\","
+					    "\"result\":\"%s\"}",
+					    i ? "," : "", i,
+					    ht_u128_format(id, idbuf), res);
+	}
+	char head[1024];
+	ht_sth_json(&j->head, head, sizeof head);
+	evbuffer_add_printf(b, "],\"receipt\":{\"head\":%s,\"first\":%llu,"
+			       "\"count\":%llu,\"leaves\":[",
+			    head, (unsigned long long)j->first,
+			    (unsigned long long)j->count);
+	for (uint64_t k = 0; k < j->count; k++) {
+		evbuffer_add(b, k ? ",\"" : "\"", k ? 2 : 1);
+		hex_append(b, j->leaf_data + k * HT_LEAF_BYTES_MAX, j->leaf_len[k]);
+		evbuffer_add(b, "\"", 1);
+	}
+	evbuffer_add(b, "],\"proof\":[", 11);
+	for (size_t k = 0; k < j->proof_n; k++) {
+		evbuffer_add(b, k ? ",\"" : "\"", k ? 2 : 1);
+		hex_append(b, j->proof[k], HT_HASH_BYTES);
+		evbuffer_add(b, "\"", 1);
+	}
+	evbuffer_add(b, "]}}\n", 4);
+}
+
+void http_complete(struct job *j)
+{
+	struct worker *w = j->w;
+	struct server *s = w->s;
+	struct answer_info ai = {.route = j->route,
+				 .t_start_ns = j->t_start_ns,
+				 .who = j->who,
+				 .role_id = j->role,
+				 .method = j->method,
+				 .path = j->path,
+				 .key_id = j->key_id,
+				 .serial = j->conn ? j->conn->id.serial_hex : "",
+				 .body_bytes = j->body_bytes};
+	if (!j->req) {
+		/* the client went away; the outcome stands (it is in the
+		 * journal) and is logged */
+		ai.code = "client_gone";
+		account(s, NULL, NULL, j->status ? j->status : 500, &ai);
+		job_free(j);
+		return;
+	}
+	j->conn->job = NULL;
+	if (j->code) {
+		error_reply(s, j->conn, j->req, j->status, j->code, j->message,
+			    &ai);
+		job_free(j);
+		return;
+	}
+	struct evbuffer *b = evbuffer_new();
+	if (!b) {
+		error_reply(s, j->conn, j->req, 500, "internal", "out of memory",
+			    &ai);
+		job_free(j);
+		return;
+	}
+	if (j->kind == JOB_CREATE_ACCOUNTS || j->kind == JOB_CREATE_TRANSFERS)
+		create_body(j, b);
+	else
+		evbuffer_add(b, j->body.data, j->body.len);
+	ai.code = "ok";
+	send_body(s, j->conn, j->req, j->status ? j->status : 200,
+		  "application/json", b, &ai);
+	evbuffer_free(b);
+	job_free(j);
+}

@@ -1,0 +1,276 @@
+/*
+ * srv.h — the server's internal structures, shared by its files:
+ *
+ *   server.c   lifecycle: TLS context, worker threads, listeners,
+ *              connection limits, signals and graceful shutdown
+ *   http.c     one request on a worker thread: identity, signature, role,
+ *              routing, body parsing, answers and errors
+ *   hubq.c     the hub thread: the queue, group commit, receipts, reads
+ *   auth.c     the participant registry view and the nonce cache
+ *   metrics.c  counters and histograms, Prometheus text
+ *
+ * Owner: server. Threads: N workers (each an event_base with its own
+ * evhttp and listener), one hub thread (the only one that touches the
+ * hub), the registry poller (main thread) and the access log's writer.
+ * A request is owned by its worker; the hub thread only fills the job's
+ * answer and hands it back through the worker's completion queue.
+ */
+#ifndef HUITONG_SRV_H
+#define HUITONG_SRV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "huitong/accesslog.h"
+#include "huitong/hub.h"
+#include "huitong/jsonl.h"
+#include "huitong/pki.h"
+#include "huitong/registry.h"
+#include "huitong/reqsig.h"
+#include "huitong/server.h"
+
+struct event_base;
+struct event;
+struct evhttp;
+struct evhttp_request;
+struct evhttp_bound_socket;
+
+/* ---- routes ------------------------------------------------------------ */
+
+enum route_id {
+	R_ACCOUNTS_CREATE,
+	R_TRANSFERS_CREATE,
+	R_ACCOUNTS_LOOKUP,
+	R_TRANSFERS_LOOKUP,
+	R_ACCOUNT_GET,
+	R_TRANSFER_GET,
+	R_ACCOUNT_TRANSFERS,
+	R_ACCOUNT_BALANCES,
+	R_TRANSFER_RECEIPT,
+	R_JOURNAL_HEAD,
+	R_JOURNAL_HEAD_AT,
+	R_JOURNAL_CONSISTENCY,
+	R_JOURNAL_KEY,
+	R_HEALTHZ,
+	R_METRICS,
+	R_STATIC,
+	R__COUNT,
+	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
+};
+
+/* ---- metrics ----------------------------------------------------------- */
+
+#define METRIC_BUCKETS 14
+extern const double metric_bucket_s[METRIC_BUCKETS]; /* upper bounds */
+
+struct histogram {
+	_Atomic uint64_t bucket[METRIC_BUCKETS + 1]; /* last: +Inf */
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_us;
+};
+
+struct metrics {
+	/* requests by route and status class (1xx..5xx -> 0..4) */
+	_Atomic uint64_t requests[R__COUNT + 1][5];
+	struct histogram latency[R__COUNT + 1];
+	struct histogram commit_seconds;     /* ht_hub_commit: write + fsync */
+	struct histogram commit_events;      /* events per group commit */
+	struct histogram commit_requests;    /* requests per group commit */
+	_Atomic uint64_t overloaded;         /* 503 overloaded answers */
+	_Atomic uint64_t connections_open;
+	_Atomic uint64_t connections_total;
+	_Atomic uint64_t refused_auth;       /* 401 answers */
+};
+
+void metrics_observe(struct histogram *h, double value_s);
+void metrics_observe_count(struct histogram *h, uint64_t n);
+struct server;
+/* Append the Prometheus text exposition to b. */
+enum ht_err metrics_render(struct server *s, struct ht_buf *b);
+
+/* ---- jobs: the unit of work handed to the hub thread -------------------- */
+
+enum job_kind {
+	JOB_CREATE_ACCOUNTS,
+	JOB_CREATE_TRANSFERS,
+	JOB_LOOKUP_ACCOUNTS,
+	JOB_LOOKUP_TRANSFERS,
+	JOB_QUERY_TRANSFERS,
+	JOB_QUERY_BALANCES,
+	JOB_GET_ACCOUNT,
+	JOB_GET_TRANSFER,
+	JOB_RECEIPT,
+	JOB_HEAD,
+	JOB_HEAD_AT,
+	JOB_CONSISTENCY,
+	JOB_HEALTH,
+};
+
+struct conn;
+struct worker;
+
+struct job {
+	struct job *next;
+	enum job_kind kind;
+	enum route_id route;
+	struct worker *w;
+	struct conn *conn;            /* NULL once the client went away */
+	struct evhttp_request *req;   /* likewise; worker thread only */
+	uint64_t t_start_ns;
+	uint64_t body_bytes;
+	char method[8];               /* for the access log if the client */
+	char path[HT_ACCESS_PATH_BYTES_MAX + 1]; /* goes away before the answer */
+
+	/* who asks (participant restrictions apply unless all_access) */
+	char who[HT_PKI_ID_BYTES_MAX + 1];
+	enum ht_pki_role role;
+	char key_id[HT_REQSIG_KEY_ID_BYTES_MAX + 1];
+	bool all_access;              /* operator or regulator: sees all */
+
+	/* the request */
+	struct ht_request r;          /* creates, lookups, queries */
+	ht_u128 id;                   /* get / receipt */
+	uint64_t a, b;                /* receipt: tree_size (0 latest);
+					 head_at: seq; consistency: old, new */
+
+	/* the answer, filled by the hub thread */
+	int status;                   /* 0 until answered */
+	const char *code;             /* error code, NULL on success */
+	char message[256];
+	struct ht_buf body;           /* reads: the JSON body */
+	uint16_t *results;            /* creates: one per event */
+	uint64_t *leaf;               /* creates: leaf index or UINT64_MAX */
+	uint64_t first, count;        /* creates: the request's leaves */
+	uint8_t *leaf_data;           /* count * HT_LEAF_BYTES_MAX */
+	uint8_t *leaf_len;            /* count */
+	struct ht_sth head;
+	uint8_t (*proof)[HT_HASH_BYTES]; /* HT_PROOF_HASHES_MAX */
+	size_t proof_n;
+};
+
+void job_free(struct job *j);
+/* Hand a job to the hub thread. HT_ERR_LIMIT when the queue is full
+ * (answer 503 overloaded), HT_ERR_POISONED when the hub has stopped. */
+enum ht_err hubq_submit(struct server *s, struct job *j);
+/* Start / stop the hub thread. stop waits until every queued job has been
+ * answered. */
+enum ht_err hubq_start(struct server *s);
+void hubq_stop(struct server *s);
+
+/* ---- connections and workers --------------------------------------------- */
+
+struct conn {
+	struct worker *w;
+	bool checked;                 /* certificate looked at */
+	bool cert_ok;
+	enum ht_pki_result pki;       /* when !cert_ok */
+	bool no_cert;
+	struct ht_pki_identity id;
+	struct job *job;              /* the request in flight, if any */
+	char remote[48];
+	bool closing;
+};
+
+struct worker {
+	struct server *s;
+	unsigned index;
+	pthread_t thread;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	int fd;                       /* listening socket (SO_REUSEPORT) */
+	struct event *wake;           /* completions or stop arrived */
+	pthread_mutex_t lock;
+	struct job *done_head, *done_tail; /* completed jobs, under lock */
+	unsigned connections;         /* worker thread only */
+	unsigned max_connections;
+	bool listening;
+	bool stopping;
+	unsigned in_flight;           /* jobs submitted, not yet answered */
+};
+
+/* ---- the server ---------------------------------------------------------- */
+
+struct server {
+	struct ht_server_options o;
+	struct ht_hub *hub;
+	SSL_CTX *ssl_ctx;
+	int ssl_conn_index;           /* SSL ex_data index of struct conn */
+	struct ht_pki_ca *ca;
+	char *server_cert_pem, *server_key_pem;
+	size_t server_cert_len, server_key_len;
+	struct ht_accesslog *alog;
+	struct ht_key *journal_pub;   /* for /v1/journal/key */
+	char journal_pub_pem[1024];
+	enum ht_sign_alg journal_sign;
+
+	/* registry and nonces (auth.c) */
+	struct ht_registry *reg;
+	struct ht_registry_view *_Atomic view;
+	pthread_mutex_t view_lock;
+	struct ht_nonce_cache *nonces;
+	pthread_mutex_t nonce_lock;
+	uint64_t started_s;           /* signatures older than this are
+					 refused: the nonce cache starts
+					 empty at every start */
+
+	struct worker *workers;
+	unsigned n_workers;
+	struct metrics m;
+
+	/* hub thread (hubq.c) */
+	pthread_t hub_thread;
+	pthread_mutex_t q_lock;
+	pthread_cond_t q_cond;
+	pthread_cond_t q_idle;
+	struct job *q_head, *q_tail;
+	size_t q_jobs, q_events;
+	bool q_stop;
+	bool hub_failed;              /* a commit failed: stop serving */
+	_Atomic uint64_t tree_size;   /* for /healthz */
+	_Atomic uint64_t queue_depth;
+
+	_Atomic bool stopping;
+	unsigned timeout_s;
+	unsigned queue_max;
+};
+
+/* ---- http.c ---------------------------------------------------------------- */
+
+/* The evhttp callback for every request. */
+void http_handle(struct evhttp_request *req, void *arg);
+/* Answer a job the hub thread finished (worker thread). */
+void http_complete(struct job *j);
+/* Answer an error now and log it. */
+void http_error(struct worker *w, struct conn *c, struct evhttp_request *req,
+		enum route_id route, uint64_t t_start_ns, const char *who,
+		const char *key_id, int status, const char *code,
+		const char *fmt, ...) __attribute__((format(printf, 10, 11)));
+uint64_t srv_now_ns(void);
+/* Route matching, for the fuzzer: 0 and *route_id when method and path
+ * match a route, 404 (no such path) or 405 (other methods). */
+int srv_route_find(const char *method, const char *path, int *route_id);
+/* The connection state of a request (NULL when it has none). */
+struct conn *http_conn_of(struct server *s, struct evhttp_request *req);
+
+/* ---- auth.c ------------------------------------------------------------------ */
+
+enum ht_err auth_open(struct server *s);
+void auth_close(struct server *s);
+/* Reload the registry view if it changed (main thread, once a second). */
+void auth_poll(struct server *s);
+
+/* What the registry says of a connection's certificate and a request's
+ * signature. On refusal *status, *code and msg are set. */
+bool auth_certificate(struct server *s, const struct ht_pki_identity *id,
+		      int *status, const char **code, char *msg, size_t size);
+bool auth_signature(struct server *s, const struct ht_pki_identity *id,
+		    const char *header, const char *method, const char *uri,
+		    const void *body, size_t body_len, char *key_id_out,
+		    int *status, const char **code, char *msg, size_t size);
+
+#endif
