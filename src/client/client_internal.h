@@ -29,6 +29,8 @@ struct ht_client {
 	struct ht_pki_credentials creds; /* owned; zero when offline */
 	struct ht_key *sign_key;         /* request signing; NULL offline */
 	struct ht_key *hub_key;          /* journal key; NULL until known */
+	uint8_t key_fp[32];              /* SHA-256 of its public PEM, for the */
+	bool have_key_fp;                /* process-wide verified-head cache */
 	struct ht_hasher *hasher[3];     /* by enum ht_hash_alg, lazily */
 	/* The newest verified head: heads never go back from it. */
 	bool have_last;
