@@ -44,7 +44,7 @@ fuzz-check: build-fuzz
 	  $$f -max_total_time=$(FUZZ_CHECK_SECONDS) -max_len=65536 -print_final_stats=0 \
 	    -artifact_prefix=$$s/ $$s tests/fuzz/corpus/$$n >$$s/log 2>&1 \
 	    || { tail -40 $$s/log; echo "fuzz-check: $$n FAILED (artifacts in $$s)"; exit 1; }; \
-	  grep -E "^#[0-9]+ +DONE" $$s/log | tail -1; rm -rf $$s; done
+	  grep -E "^Done [0-9]+ runs" $$s/log | tail -1; rm -rf $$s; done
 
 bench: build
 	@bench/run

@@ -316,6 +316,16 @@ r = curl("POST", "/v1/accounts", cert=foreign, body=body,
 err_is(f"{G}: another hub's certificate and its own signing key -> 401"
        " unauthenticated", r, 401, "unauthenticated")
 
+p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                    "--tlsv1.2", "--tls-max", "1.2", "--cacert", CA,
+                    "--cert", os.path.join(cred["bankA"], "client.crt"),
+                    "--key", os.path.join(cred["bankA"], "client.key"),
+                    URL + "/healthz"], capture_output=True, text=True,
+                   timeout=30)
+check(f"{G}: a TLS 1.2 client (valid certificate) is refused in the handshake",
+      p.returncode != 0 and p.stdout in ("000", ""),
+      f"curl exit {p.returncode}, status {p.stdout}")
+
 # the hub's server certificate is issued by the hub CA but is no client cert
 srvcert = os.path.join(TMP, "srvcert")
 os.makedirs(srvcert)
@@ -548,6 +558,14 @@ err_is(f"{G}: a signed GET whose signature does not verify -> 401"
        " bad_signature", r, 401, "bad_signature")
 r = curl("GET", "/v1/journal/head", cert=A, sig=h)
 check(f"{G}: a correctly signed GET -> 200", r.status == 200, repr(r))
+q = "/v1/accounts/110/transfers?limit=5"
+r = curl("GET", q, cert=A, sig=sign(A, "bankA:1", "GET", q))
+check(f"{G}: a signed GET with a query (signed over path and query) -> 200",
+      r.status == 200, repr(r))
+r = curl("GET", "/v1/accounts/110/transfers?limit=6", cert=A,
+         sig=sign(A, "bankA:1", "GET", q))
+err_is(f"{G}: tampered query (signed limit=5, sent limit=6) -> 401"
+       " bad_signature", r, 401, "bad_signature")
 check(f"{G}: none of accounts 130..132 was created",
       not any(exists(i) for i in range(130, 133)))
 alive(G)
@@ -616,10 +634,18 @@ r = call("bankB", "GET", "/v1/accounts/1")
 err_is(f"{G}: bankB GET /v1/accounts/1 (bankA's) -> 404", r, 404, "not_found")
 logged("read another's account", "bankB", "GET", "/v1/accounts/1", 404,
        "not_found")
-r = call("bankB", "GET", "/v1/accounts/1/transfers")
-err_is(f"{G}: bankB GET /v1/accounts/1/transfers -> 404", r, 404, "not_found")
-r = call("bankB", "GET", "/v1/accounts/1/balances")
-err_is(f"{G}: bankB GET /v1/accounts/1/balances -> 404", r, 404, "not_found")
+r = call("bankB", "GET", "/v1/accounts/999999")
+err_is(f"{G}: bankB GET /v1/accounts/999999 (no such account) -> 404", r, 404,
+       "not_found")
+for q in ("transfers", "balances"):
+    # another's account must look exactly like one that does not exist
+    r = call("bankB", "GET", f"/v1/accounts/1/{q}")
+    r0 = call("bankB", "GET", f"/v1/accounts/999999/{q}")
+    check(f"{G}: bankB GET /v1/accounts/1/{q} (bankA's) answers as for no"
+          f" such account ({r.status}) and lists nothing",
+          r.status == r0.status and r.json == r0.json and r.status in (200, 404)
+          and (r.status == 404 or r.json.get(q) == []),
+          f"bankA's: {r!r}; none: {r0!r}")
 r = call("bankB", "GET", "/v1/transfers/1000")
 err_is(f"{G}: bankB GET bankA's internal transfer 1000 -> 404", r, 404,
        "not_found")
