@@ -10,6 +10,7 @@
  */
 #include <getopt.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,11 +124,38 @@ static bool check_id(const char *id)
 }
 
 /* The credentials directory may be written: absent, empty, or forced. */
+/* Create the parents of out (mode 0700), as `mkdir -p` would; the
+ * directory itself is made by ht_pki_write_credentials. */
+static bool make_parents(const char *out)
+{
+	char path[4096];
+	size_t n = strlen(out);
+	if (n >= sizeof path) {
+		ht_cli_fail(CMD, "--out: path too long");
+		return false;
+	}
+	memcpy(path, out, n + 1);
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+	for (size_t i = 1; i < n; i++) {
+		if (path[i] != '/')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			ht_cli_fail(CMD, "--out: cannot create %s: %s", path,
+				    strerror(errno));
+			return false;
+		}
+		path[i] = '/';
+	}
+	return true;
+}
+
 static bool check_out(const char *out, bool force)
 {
 	struct stat st;
 	if (stat(out, &st) != 0)
-		return true;
+		return make_parents(out);
 	if (!S_ISDIR(st.st_mode)) {
 		ht_cli_fail(CMD, "--out %s exists and is not a directory", out);
 		return false;

@@ -183,6 +183,8 @@ bool auth_signature(struct server *s, const struct ht_pki_identity *id,
 			 ht_reqsig_result_name(r));
 		return false;
 	}
+	/* the key it claims, for the access log even if refused below */
+	snprintf(key_id_out, HT_REQSIG_KEY_ID_BYTES_MAX + 1, "%s", sig.key_id);
 	int64_t now = now_s();
 	if (sig.ts < s->started_s) {
 		*code = "stale_timestamp";
@@ -246,7 +248,6 @@ bool auth_signature(struct server *s, const struct ht_pki_identity *id,
 		snprintf(msg, size, "%s", ht_reqsig_result_name(r));
 		goto out;
 	}
-	snprintf(key_id_out, HT_REQSIG_KEY_ID_BYTES_MAX + 1, "%s", sig.key_id);
 	ok = true;
 out:
 	ht_registry_view_unref(v);

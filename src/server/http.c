@@ -711,8 +711,11 @@ static void do_static(struct ctx *x)
 	}
 	name[x->m.param_len] = '\0';
 	int dfd = open(x->s->o.static_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO or device must not block the worker; fstat
+	 * then refuses anything that is not a regular file */
 	int fd = dfd < 0 ? -1
-			 : openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			 : openat(dfd, name,
+				  O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (dfd >= 0)
 		close(dfd);
 	struct stat st;
@@ -855,10 +858,9 @@ void http_handle(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	struct evhttp_connection *evc = evhttp_request_get_connection(req);
+	x.c->requests++;
 	if (!x.c->checked)
 		check_certificate(s, req, x.c);
-	(void)evc;
 	x.method = method_name(evhttp_request_get_command(req));
 	x.uri = evhttp_request_get_uri(req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -923,11 +925,11 @@ void http_handle(struct evhttp_request *req, void *arg)
 			    "%s %s needs a " HT_REQSIG_HEADER_NAME " header",
 			    x.method, x.m.route->path);
 	if (sig) {
+		x.ai.key_id = x.key_id; /* the claimed key, refused or not */
 		if (!auth_signature(s, &x.c->id, sig, x.method, x.uri, x.body,
 				    x.body_len, x.key_id, &status, &code, msg,
 				    sizeof msg))
 			return fail(&x, status, code, "%s", msg);
-		x.ai.key_id = x.key_id;
 	}
 
 	/* may they? */

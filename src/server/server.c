@@ -136,6 +136,8 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
 	if (!c)
 		return;
 	struct worker *w = c->w;
+	if (c->deadline)
+		event_free(c->deadline);
 	if (c->job) {
 		c->job->conn = NULL;
 		c->job->req = NULL;
@@ -144,6 +146,23 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
 	w->connections--;
 	atomic_fetch_sub(&s->m.connections_open, 1);
 	listener_update(w);
+}
+
+/* The connection's deadline (see struct conn). evhttp's own timeout is
+ * one of inactivity, which a client sending a byte now and then resets. */
+static void conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (!c->job && c->requests == c->requests_seen) {
+		evutil_socket_t sock = bufferevent_getfd(c->bev);
+		if (sock >= 0)
+			shutdown(sock, SHUT_RDWR); /* evhttp then frees it */
+	}
+	c->requests_seen = c->requests;
+	struct timeval tv = {.tv_sec = c->w->s->timeout_s};
+	evtimer_add(c->deadline, &tv);
 }
 
 static struct bufferevent *new_conn_bev(struct event_base *base, void *arg)
@@ -171,6 +190,12 @@ static struct bufferevent *new_conn_bev(struct event_base *base, void *arg)
 	}
 	/* a peer that closes without close_notify is normal for HTTP */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	c->bev = bev;
+	c->deadline = evtimer_new(base, conn_deadline, c);
+	if (c->deadline) {
+		struct timeval tv = {.tv_sec = s->timeout_s};
+		evtimer_add(c->deadline, &tv);
+	}
 	return bev;
 }
 

@@ -35,6 +35,7 @@
 
 struct event_base;
 struct event;
+struct bufferevent;
 struct evhttp;
 struct evhttp_request;
 struct evhttp_bound_socket;
@@ -173,6 +174,14 @@ struct conn {
 	struct job *job;              /* the request in flight, if any */
 	char remote[48];
 	bool closing;
+	struct bufferevent *bev;      /* its bufferevent (for the deadline) */
+	struct event *deadline;       /* fires every timeout_s: a connection
+					 that finished no request since the
+					 last firing (and waits for no job)
+					 is shut down: slow clients cannot
+					 trickle a request forever */
+	uint64_t requests;            /* requests read so far */
+	uint64_t requests_seen;       /* at the last firing */
 };
 
 struct worker {

@@ -796,6 +796,9 @@ try:
 except subprocess.TimeoutExpired:
     srv.kill()
     check("the server stops cleanly on SIGTERM (exit 0)", False, "no exit in 15 s")
+log = open(os.path.join(TMP, "serve.log"), errors="replace").read()
+check("the server's stderr has no sanitizer report",
+      "Sanitizer" not in log and "runtime error" not in log, log[-800:])
 print(f"{passed} passed, {failed} failed")
 if failed:
     open(os.path.join(TMP, "keep"), "w").close()

@@ -10,7 +10,7 @@
  *
  * Owner: tests. Everything it reads is bounded: the key file (64 KiB),
  * the body (64 MiB, more than the hub ever reads), the arguments (the
- * limits of reqsig.h, checked by ht_reqsig_sign). Exit 0 with the value
+ * limits of reqsig.h, checked here with clear messages). Exit 0 with the value
  * and a newline on stdout; 2 with one line on stderr otherwise.
  */
 #include <errno.h>
@@ -108,6 +108,29 @@ static char *read_all(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
+/* Every byte of s is in the set chars; the length is lo..hi. */
+static int valid(const char *s, size_t lo, size_t hi, const char *chars)
+{
+	size_t l = strlen(s);
+	return l >= lo && l <= hi && strspn(s, chars) == l;
+}
+
+#define DIGITS "0123456789"
+#define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define LOWER "abcdefghijklmnopqrstuvwxyz"
+
+/* The request target: 1..HT_REQSIG_PATH_BYTES_MAX visible ASCII bytes. */
+static int valid_path(const char *p)
+{
+	size_t l = strlen(p);
+	if (l == 0 || l > HT_REQSIG_PATH_BYTES_MAX)
+		return 0;
+	for (size_t i = 0; i < l; i++)
+		if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *key_path = NULL, *key_id = NULL, *method = NULL,
@@ -129,7 +152,7 @@ int main(int argc, char **argv)
 							     : NULL;
 		if (!slot) {
 			fputs(usage, stderr);
-			return die("unknown argument '%s'", a);
+			return die("unknown argument '%.80s'", a);
 		}
 		if (i + 1 >= argc)
 			return die("%s needs a value", a);
@@ -142,14 +165,25 @@ int main(int argc, char **argv)
 		return die("%s", "--key, --key-id, --method and --path are"
 				 " required");
 	}
+	if (!valid(key_id, 1, HT_REQSIG_KEY_ID_BYTES_MAX,
+		   DIGITS UPPER LOWER "._:-"))
+		return die("--key-id '%.80s': 1..64 of [A-Za-z0-9._:-]", key_id);
+	if (!valid(method, 1, HT_REQSIG_METHOD_BYTES_MAX, UPPER))
+		return die("--method '%.40s': 1..16 uppercase letters", method);
+	if (!valid_path(path))
+		return die("--path '%.80s': 1..8192 visible ASCII bytes (no"
+			   " spaces)", path);
+	if (nonce && !valid(nonce, HT_REQSIG_NONCE_BYTES_MIN,
+			    HT_REQSIG_NONCE_BYTES_MAX,
+			    DIGITS UPPER LOWER "_-"))
+		return die("--nonce '%.80s': 16..64 of [A-Za-z0-9_-]", nonce);
 	uint64_t ts = ht_now_wall_ns() / 1000000000u;
 	if (ts_arg) {
 		size_t l = strlen(ts_arg);
-		if (l == 0 || l > HT_REQSIG_TS_DIGITS_MAX ||
-		    strspn(ts_arg, "0123456789") != l ||
-		    ht_u64_parse(ts_arg, l, &ts))
-			return die("--ts '%s': unix seconds, 1..12 digits",
-				   ts_arg);
+		if (!valid(ts_arg, 1, HT_REQSIG_TS_DIGITS_MAX, DIGITS) ||
+		    (l > 1 && ts_arg[0] == '0') || ht_u64_parse(ts_arg, l, &ts))
+			return die("--ts '%.40s': unix seconds, 1..12 digits"
+				   " without leading zeros", ts_arg);
 	}
 
 	size_t key_len = 0, body_len = 0;
@@ -177,9 +211,9 @@ int main(int argc, char **argv)
 	ht_key_destroy(key);
 	free(body);
 	if (err == HT_ERR_INVALID)
-		return die("%s", "cannot sign: a bad --key-id, --method,"
-				 " --path, --ts or --nonce (see reqsig.h), or"
-				 " a public key");
+		return die("cannot sign: %s holds a public key, or an argument"
+			   " is out of range (include/huitong/reqsig.h)",
+			   key_path);
 	if (err)
 		return die("cannot sign: %s", ht_strerror(err));
 	printf("%s\n", header);
