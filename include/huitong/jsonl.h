@@ -97,6 +97,17 @@ enum ht_err ht_jsonl_parse_body(const char *body, size_t len, enum ht_op op,
 				struct ht_request *r, char *err,
 				size_t err_size, enum ht_jsonl_problem *problem);
 
+/*
+ * (Added for the API's speed.) Between begin and end, this thread's
+ * jansson allocations come from an arena it keeps between calls (free is
+ * a no-op inside it), which halves the cost of parsing a large batch.
+ * Every jansson value made inside must be released (json_decref) before
+ * the matching end; nesting is allowed. ht_jsonl_parse and
+ * ht_jsonl_parse_body use it themselves.
+ */
+void ht_json_arena_begin(void);
+void ht_json_arena_end(void);
+
 /* {"op":"create_transfers","results":[{"index":0,"id":"7","result":"ok"},…]}
  * ids[i] is the id of event i. Every event gets an entry. */
 enum ht_err ht_jsonl_write_results(struct ht_buf *b, enum ht_op op,

@@ -800,7 +800,7 @@ static enum ht_err read_create_root(struct ht_client *c, const json_t *root,
 	return read_receipt(c, json_object_get(root, "receipt"), rc);
 }
 
-enum ht_err client_read_create(struct ht_client *c, enum ht_op op,
+static enum ht_err read_create(struct ht_client *c, enum ht_op op,
 			       const void *events, size_t n, const char *body,
 			       size_t len, uint16_t *results, uint64_t *leaves,
 			       struct ht_client_commit *commit)
@@ -828,6 +828,19 @@ enum ht_err client_read_create(struct ht_client *c, enum ht_op op,
 	if (own != leaves)
 		free(own);
 	json_decref(root);
+	return err;
+}
+
+enum ht_err client_read_create(struct ht_client *c, enum ht_op op,
+			       const void *events, size_t n, const char *body,
+			       size_t len, uint16_t *results, uint64_t *leaves,
+			       struct ht_client_commit *commit)
+{
+	/* a batch's answer is ~100,000 JSON values: parse in the arena */
+	ht_json_arena_begin();
+	enum ht_err err = read_create(c, op, events, n, body, len, results,
+				      leaves, commit);
+	ht_json_arena_end();
 	return err;
 }
 
