@@ -16,6 +16,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -121,6 +122,25 @@ static const char *md_name(enum ht_hash_alg alg)
 	return NULL;
 }
 
+/* Each digest is fetched once per process: OpenSSL 3.0's fetch walks the
+ * method store under a global lock, which costs more than hashing a
+ * request body (ht_hash is called per request). */
+static EVP_MD *md_cache[2];
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch_all(void)
+{
+	md_cache[0] = EVP_MD_fetch(NULL, "SM3", NULL);
+	md_cache[1] = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static EVP_MD *md_get(enum ht_hash_alg alg)
+{
+	pthread_once(&md_once, md_fetch_all);
+	EVP_MD *md = alg == HT_HASH_SM3 ? md_cache[0] : md_cache[1];
+	return md && EVP_MD_up_ref(md) ? md : NULL;
+}
+
 enum ht_err ht_hasher_create(enum ht_hash_alg alg, struct ht_hasher **out)
 {
 	const char *name = md_name(alg);
@@ -130,7 +150,7 @@ enum ht_err ht_hasher_create(enum ht_hash_alg alg, struct ht_hasher **out)
 	if (!h)
 		return HT_ERR_NOMEM;
 	h->alg = alg;
-	h->md = EVP_MD_fetch(NULL, name, NULL);
+	h->md = md_get(alg);
 	h->ctx = EVP_MD_CTX_new();
 	if (!h->md || !h->ctx) {
 		ht_hasher_destroy(h);
@@ -204,6 +224,13 @@ struct ht_key {
 	EVP_PKEY *pkey;
 	bool has_private;
 	char *sm2_id; /* SM2 only; never NULL for SM2 */
+	/* Initialised sign/verify contexts, made on first use and copied for
+	 * each operation: EVP_DigestSignInit fetches the digest, signature
+	 * and key management algorithms every time, which in OpenSSL 3.0
+	 * costs as much as an ECDSA verification. Copies share nothing
+	 * mutable with the template. */
+	pthread_mutex_t tmpl_lock;
+	EVP_MD_CTX *tmpl[2]; /* [0] verify, [1] sign */
 };
 
 void ht_key_destroy(struct ht_key *k)
@@ -212,6 +239,9 @@ void ht_key_destroy(struct ht_key *k)
 		return;
 	EVP_PKEY_free(k->pkey);
 	free(k->sm2_id);
+	EVP_MD_CTX_free(k->tmpl[0]);
+	EVP_MD_CTX_free(k->tmpl[1]);
+	pthread_mutex_destroy(&k->tmpl_lock);
 	free(k);
 }
 
@@ -235,6 +265,7 @@ static enum ht_err key_wrap(enum ht_sign_alg alg, EVP_PKEY *pkey,
 	k->alg = alg;
 	k->pkey = pkey;
 	k->has_private = has_private;
+	pthread_mutex_init(&k->tmpl_lock, NULL);
 	if (alg == HT_SIGN_SM2) {
 		k->sm2_id = strdup(sm2_id ? sm2_id : HT_SM2_DEFAULT_ID);
 		if (!k->sm2_id) {
@@ -625,8 +656,8 @@ enum ht_err ht_key_public_pem(const struct ht_key *k, char **out, size_t *len)
  * set on the operation's own EVP_PKEY_CTX right after init: the Z_A
  * pre-hash is computed at the first update, from the ID set by then.
  */
-static enum ht_err sig_init(const struct ht_key *k, bool sign,
-			    EVP_MD_CTX **out)
+static enum ht_err sig_init_fresh(const struct ht_key *k, bool sign,
+				  EVP_MD_CTX **out)
 {
 	const char *md = NULL;
 	if (k->alg == HT_SIGN_SM2)
@@ -651,6 +682,31 @@ static enum ht_err sig_init(const struct ht_key *k, bool sign,
 		EVP_MD_CTX_free(mctx);
 		ERR_clear_error();
 		return HT_ERR_CRYPTO;
+	}
+	*out = mctx;
+	return HT_OK;
+}
+
+/* A context ready for one sign or verify: a copy of the key's template
+ * (made on first use). */
+static enum ht_err sig_init(const struct ht_key *k, bool sign,
+			    EVP_MD_CTX **out)
+{
+	struct ht_key *kk = (struct ht_key *)k; /* the cache only */
+	pthread_mutex_lock(&kk->tmpl_lock);
+	enum ht_err err = HT_OK;
+	if (!kk->tmpl[sign])
+		err = sig_init_fresh(k, sign, &kk->tmpl[sign]);
+	pthread_mutex_unlock(&kk->tmpl_lock);
+	if (err)
+		return err;
+	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+	if (!mctx)
+		return HT_ERR_NOMEM;
+	if (EVP_MD_CTX_copy_ex(mctx, kk->tmpl[sign]) != 1) {
+		EVP_MD_CTX_free(mctx);
+		ERR_clear_error();
+		return sig_init_fresh(k, sign, out);
 	}
 	*out = mctx;
 	return HT_OK;
