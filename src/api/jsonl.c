@@ -1527,6 +1527,16 @@ struct json_arena {
 };
 static _Thread_local struct json_arena arena;
 
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static pthread_key_t arena_key; /* its destructor frees a thread's chunks */
+
+static void arena_thread_exit(void *p)
+{
+	struct json_arena *a = p;
+	while (a->n)
+		free(a->chunk[--a->n]);
+}
+
 static void *arena_malloc(size_t n)
 {
 	struct json_arena *a = &arena;
@@ -1548,6 +1558,8 @@ static void *arena_malloc(size_t n)
 			char *c = malloc(ARENA_CHUNK_BYTES);
 			if (!c)
 				break;
+			if (a->n == 0)
+				pthread_setspecific(arena_key, a);
 			a->chunk[a->n++] = c;
 			a->cur = a->n - 1;
 			a->used = 0;
@@ -1566,10 +1578,9 @@ static void arena_free(void *p)
 	free(p);
 }
 
-static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
-
 static void arena_install(void)
 {
+	HT_ASSERT(pthread_key_create(&arena_key, arena_thread_exit) == 0);
 	json_set_alloc_funcs(arena_malloc, arena_free);
 }
 
