@@ -86,6 +86,11 @@ enum ht_err ht_pki_role_parse(const char *name, enum ht_pki_role *out);
  * bytes, each in [A-Za-z0-9._-]. */
 bool ht_pki_id_valid(const char *id, size_t len);
 
+/* True when s is a DNS name a server certificate may carry: labels of
+ * 1..63 [A-Za-z0-9-], not starting or ending with '-', joined by single
+ * dots, at most HT_PKI_DNS_NAME_BYTES_MAX bytes, no wildcard. */
+bool ht_pki_dns_name_valid(const char *s);
+
 /* ---- the hub CA ---------------------------------------------------------- */
 
 /*

@@ -126,9 +126,7 @@ bool ht_pki_id_valid(const char *id, size_t len)
 	return token_valid(id, len, HT_PKI_ID_BYTES_MAX);
 }
 
-/* A DNS name: labels of 1..63 [A-Za-z0-9-], not starting or ending with
- * '-', joined by single dots, at most HT_PKI_DNS_NAME_BYTES_MAX bytes. */
-static bool dns_name_valid(const char *s)
+bool ht_pki_dns_name_valid(const char *s)
 {
 	size_t len = strnlen(s, HT_PKI_DNS_NAME_BYTES_MAX + 1);
 	if (len == 0 || len > HT_PKI_DNS_NAME_BYTES_MAX)
@@ -596,7 +594,7 @@ static GENERAL_NAME *make_name(const char *s)
 		GENERAL_NAME_set0_value(gen, GEN_IPADD, oct);
 		return gen;
 	}
-	if (!dns_name_valid(s) || ASN1_STRING_set(val, s, -1) != 1)
+	if (!ht_pki_dns_name_valid(s) || ASN1_STRING_set(val, s, -1) != 1)
 		goto fail;
 	GENERAL_NAME_set0_value(gen, GEN_DNS, val);
 	return gen;

@@ -156,32 +156,6 @@ bool ht_registry_id_valid(const char *id, size_t len)
 	return id && len <= HT_REGISTRY_ID_BYTES_MAX && ht_pki_id_valid(id, len);
 }
 
-/* The same DNS-name rule as pki.c's (tests/unit/test_registry.c checks
- * that the two agree). */
-static bool dns_name_valid(const char *s)
-{
-	size_t len = strnlen(s, HT_PKI_DNS_NAME_BYTES_MAX + 1);
-	if (len == 0 || len > HT_PKI_DNS_NAME_BYTES_MAX)
-		return false;
-	size_t label = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9');
-		if (!alnum && !(c == '-' && label > 0))
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return label > 0 && s[len - 1] != '-';
-}
-
 static bool server_name_valid(const char *s)
 {
 	unsigned char addr[16];
@@ -189,7 +163,7 @@ static bool server_name_valid(const char *s)
 		return false;
 	if (inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1)
 		return true;
-	return dns_name_valid(s);
+	return ht_pki_dns_name_valid(s);
 }
 
 enum ht_err ht_registry_check_server_names(const char *const *names, size_t n,
