@@ -63,6 +63,33 @@ bool ht_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
 	return false;
 }
 
+bool ht_cli_u64_opt(const char *cmd, const char *opt, const char *s,
+		    uint64_t max, uint64_t *out)
+{
+	*out = 0;
+	if (!s)
+		return true;
+	if (!ht_cli_u64(cmd, opt, s, out))
+		return false;
+	if (*out <= max)
+		return true;
+	ht_cli_fail(cmd, "%s: at most %llu", opt, (unsigned long long)max);
+	return false;
+}
+
+bool ht_cli_user_data(const char *cmd, const char *s, char *out, uint8_t *len)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n > HT_USER_DATA_BYTES_MAX) {
+		ht_cli_fail(cmd, "--user-data: at most %d bytes",
+			    HT_USER_DATA_BYTES_MAX);
+		return false;
+	}
+	memcpy(out, s ? s : "", n);
+	*len = (uint8_t)n;
+	return true;
+}
+
 bool ht_cli_flags(const char *cmd, const char *s,
 		  enum ht_err (*parse)(const char *, size_t, uint16_t *),
 		  uint16_t *out)

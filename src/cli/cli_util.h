@@ -22,6 +22,12 @@ enum ht_err ht_cli_open(const char *cmd, const char *data, bool readonly,
 /* Parse numeric option values; print a message naming opt on failure. */
 bool ht_cli_u128(const char *cmd, const char *opt, const char *s, ht_u128 *out);
 bool ht_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+/* An optional number: s NULL gives 0; otherwise a u64 at most max. */
+bool ht_cli_u64_opt(const char *cmd, const char *opt, const char *s,
+		    uint64_t max, uint64_t *out);
+/* --user-data: s (NULL is empty) copied into out, at most
+ * HT_USER_DATA_BYTES_MAX bytes, its length into *len. */
+bool ht_cli_user_data(const char *cmd, const char *s, char *out, uint8_t *len);
 
 /* Parse a comma-separated flag list with parse (ht_account_flag_parse or
  * ht_transfer_flag_parse) into a bit set. */

@@ -365,20 +365,6 @@ static int parse_human(int argc, char **argv, struct human *h)
 	return optind == argc ? 0 : -1;
 }
 
-/* An optional number: absent = 0; at most max. */
-static bool opt_num(const char *cmd, const char *name, const char *s,
-		    uint64_t max, uint64_t *out)
-{
-	*out = 0;
-	if (!s)
-		return true;
-	if (!ht_cli_u64(cmd, name, s, out))
-		return false;
-	if (*out <= max)
-		return true;
-	ht_cli_fail(cmd, "%s: at most %llu", name, (unsigned long long)max);
-	return false;
-}
 
 static bool opt_id(const char *cmd, const char *name, const char *s,
 		   ht_u128 *out)
@@ -387,19 +373,6 @@ static bool opt_id(const char *cmd, const char *name, const char *s,
 	return !s || ht_cli_u128(cmd, name, s, out);
 }
 
-static bool opt_user_data(const char *cmd, const char *s, char *out,
-			  uint8_t *len)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n > HT_USER_DATA_BYTES_MAX) {
-		ht_cli_fail(cmd, "--user-data: at most %d bytes",
-			    HT_USER_DATA_BYTES_MAX);
-		return false;
-	}
-	memcpy(out, s ? s : "", n);
-	*len = (uint8_t)n;
-	return true;
-}
 
 /* {"id":"1","result":"ok","leaf":41,"head":{…}}; exit 0 for ok/exists. */
 static int print_created(ht_u128 id, uint16_t result, uint64_t leaf,
@@ -489,14 +462,14 @@ static int cmd_account(struct global *g, int argc, char **argv)
 	if (!h.id)
 		return ht_cli_fail(cmd, "--id is required");
 	if (!opt_id(cmd, "--id", h.id, &a.id) ||
-	    !opt_num(cmd, "--ledger", h.ledger, UINT32_MAX, &v))
+	    !ht_cli_u64_opt(cmd, "--ledger", h.ledger, UINT32_MAX, &v))
 		return 2;
 	a.ledger = (uint32_t)v;
-	if (!opt_num(cmd, "--code", h.code, UINT16_MAX, &v))
+	if (!ht_cli_u64_opt(cmd, "--code", h.code, UINT16_MAX, &v))
 		return 2;
 	a.code = (uint16_t)v;
 	if (!ht_cli_flags(cmd, h.flags, ht_account_flag_parse, &a.flags) ||
-	    !opt_user_data(cmd, h.user_data, a.user_data, &a.user_data_len))
+	    !ht_cli_user_data(cmd, h.user_data, a.user_data, &a.user_data_len))
 		return 2;
 	return create_one(g, cmd, true, &a);
 }
@@ -518,18 +491,18 @@ static int cmd_transfer(struct global *g, int argc, char **argv)
 	    !opt_id(cmd, "--debit", h.debit, &t.debit_account_id) ||
 	    !opt_id(cmd, "--credit", h.credit, &t.credit_account_id) ||
 	    !opt_id(cmd, "--pending-id", h.pending_id, &t.pending_id) ||
-	    !opt_num(cmd, "--amount", h.amount, UINT64_MAX, &t.amount) ||
-	    !opt_num(cmd, "--ledger", h.ledger, UINT32_MAX, &v))
+	    !ht_cli_u64_opt(cmd, "--amount", h.amount, UINT64_MAX, &t.amount) ||
+	    !ht_cli_u64_opt(cmd, "--ledger", h.ledger, UINT32_MAX, &v))
 		return 2;
 	t.ledger = (uint32_t)v;
-	if (!opt_num(cmd, "--code", h.code, UINT16_MAX, &v))
+	if (!ht_cli_u64_opt(cmd, "--code", h.code, UINT16_MAX, &v))
 		return 2;
 	t.code = (uint16_t)v;
-	if (!opt_num(cmd, "--timeout-s", h.timeout_s, UINT32_MAX, &v))
+	if (!ht_cli_u64_opt(cmd, "--timeout-s", h.timeout_s, UINT32_MAX, &v))
 		return 2;
 	t.timeout_s = (uint32_t)v;
 	if (!ht_cli_flags(cmd, h.flags, ht_transfer_flag_parse, &t.flags) ||
-	    !opt_user_data(cmd, h.user_data, t.user_data, &t.user_data_len))
+	    !ht_cli_user_data(cmd, h.user_data, t.user_data, &t.user_data_len))
 		return 2;
 	return create_one(g, cmd, false, &t);
 }

@@ -309,34 +309,7 @@ static int parse_human(int argc, char **argv, struct human_opts *o)
 	return optind == argc ? 0 : -1;
 }
 
-/* Optional small number: absent = 0. */
-static bool opt_u64(const char *cmd, const char *name, const char *s,
-		    uint64_t max, uint64_t *out)
-{
-	*out = 0;
-	if (!s)
-		return true;
-	if (!ht_cli_u64(cmd, name, s, out))
-		return false;
-	if (*out > max) {
-		ht_cli_fail(cmd, "%s: at most %llu", name, (unsigned long long)max);
-		return false;
-	}
-	return true;
-}
 
-static bool user_data(const char *cmd, const char *s, uint8_t *len, char *out)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n > HT_USER_DATA_BYTES_MAX) {
-		ht_cli_fail(cmd, "--user-data: at most %d bytes",
-			    HT_USER_DATA_BYTES_MAX);
-		return false;
-	}
-	memcpy(out, s ? s : "", n);
-	*len = (uint8_t)n;
-	return true;
-}
 
 /* Apply one event, commit, print its result; exit 0 only for ok/exists. */
 static int create_one(const char *cmd, const char *data, bool is_account,
@@ -420,14 +393,14 @@ int ht_cmd_account(int argc, char **argv)
 	const char *cmd = "account create";
 	if (!o.id || !ht_cli_u128(cmd, "--id", o.id, &a.id))
 		return o.id ? 2 : ht_cli_fail(cmd, "--id is required");
-	if (!opt_u64(cmd, "--ledger", o.ledger, UINT32_MAX, &v))
+	if (!ht_cli_u64_opt(cmd, "--ledger", o.ledger, UINT32_MAX, &v))
 		return 2;
 	a.ledger = (uint32_t)v;
-	if (!opt_u64(cmd, "--code", o.code, UINT16_MAX, &v))
+	if (!ht_cli_u64_opt(cmd, "--code", o.code, UINT16_MAX, &v))
 		return 2;
 	a.code = (uint16_t)v;
 	if (!ht_cli_flags(cmd, o.flags, ht_account_flag_parse, &a.flags) ||
-	    !user_data(cmd, o.user_data, &a.user_data_len, a.user_data))
+	    !ht_cli_user_data(cmd, o.user_data, a.user_data, &a.user_data_len))
 		return 2;
 	return create_one(cmd, o.data, true, &a);
 }
@@ -478,19 +451,19 @@ int ht_cmd_transfer(int argc, char **argv)
 	struct ht_transfer t = {0};
 	uint64_t v;
 	if (!transfer_ids(cmd, &o, &t) ||
-	    !opt_u64(cmd, "--amount", o.amount, UINT64_MAX, &t.amount))
+	    !ht_cli_u64_opt(cmd, "--amount", o.amount, UINT64_MAX, &t.amount))
 		return 2;
-	if (!opt_u64(cmd, "--ledger", o.ledger, UINT32_MAX, &v))
+	if (!ht_cli_u64_opt(cmd, "--ledger", o.ledger, UINT32_MAX, &v))
 		return 2;
 	t.ledger = (uint32_t)v;
-	if (!opt_u64(cmd, "--code", o.code, UINT16_MAX, &v))
+	if (!ht_cli_u64_opt(cmd, "--code", o.code, UINT16_MAX, &v))
 		return 2;
 	t.code = (uint16_t)v;
-	if (!opt_u64(cmd, "--timeout", o.timeout, UINT32_MAX, &v))
+	if (!ht_cli_u64_opt(cmd, "--timeout", o.timeout, UINT32_MAX, &v))
 		return 2;
 	t.timeout_s = (uint32_t)v;
 	if (!ht_cli_flags(cmd, o.flags, ht_transfer_flag_parse, &t.flags) ||
-	    !user_data(cmd, o.user_data, &t.user_data_len, t.user_data))
+	    !ht_cli_user_data(cmd, o.user_data, t.user_data, &t.user_data_len))
 		return 2;
 	return create_one(cmd, o.data, false, &t);
 }
@@ -519,10 +492,10 @@ int ht_cmd_history(int argc, char **argv)
 	struct ht_account_filter f = {.limit = 100};
 	uint64_t limit = 100;
 	if (!ht_cli_u128(cmd, "--account", o.account, &f.account_id) ||
-	    (o.limit && !opt_u64(cmd, "--limit", o.limit, HT_QUERY_LIMIT_MAX,
+	    (o.limit && !ht_cli_u64_opt(cmd, "--limit", o.limit, HT_QUERY_LIMIT_MAX,
 				 &limit)) ||
-	    !opt_u64(cmd, "--from", o.from, UINT64_MAX, &f.timestamp_min) ||
-	    !opt_u64(cmd, "--to", o.to, UINT64_MAX, &f.timestamp_max))
+	    !ht_cli_u64_opt(cmd, "--from", o.from, UINT64_MAX, &f.timestamp_min) ||
+	    !ht_cli_u64_opt(cmd, "--to", o.to, UINT64_MAX, &f.timestamp_max))
 		return 2;
 	f.limit = (uint32_t)(limit ? limit : 1);
 	f.flags = (o.debits ? HT_FILTER_DEBITS : 0) |
