@@ -328,20 +328,6 @@ static void error_reply(struct server *s, struct conn *c,
 	evbuffer_free(b);
 }
 
-void http_error(struct worker *w, struct conn *c, struct evhttp_request *req,
-		enum route_id route, uint64_t t_start_ns, const char *who,
-		const char *key_id, int status, const char *code,
-		const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	struct answer_info ai = {.route = route, .t_start_ns = t_start_ns,
-				 .who = who, .key_id = key_id};
-	error_reply(w->s, c, req, status, code, msg, &ai);
-}
 
 /* ---- request handling ---------------------------------------------------------------- */
 
@@ -569,7 +555,6 @@ static void query_submit(struct ctx *x, enum ht_op op, enum job_kind kind)
 	char ids[HT_U128_DEC_SIZE];
 	int n = snprintf(line, sizeof line, "{\"op\":\"%s\",\"account_id\":\"%s\"",
 			 ht_op_name(op), ht_u128_format(id, ids));
-	bool have_limit = false;
 	struct evkeyval *kv;
 	TAILQ_FOREACH(kv, &q, next) {
 		uint64_t v;
@@ -589,7 +574,6 @@ static void query_submit(struct ctx *x, enum ht_op op, enum job_kind kind)
 				goto out;
 			}
 			if (!strcmp(kv->key, "limit")) {
-				have_limit = true;
 				n += snprintf(line + n, sizeof line - (size_t)n,
 					      ",\"limit\":%llu",
 					      (unsigned long long)v);
@@ -600,7 +584,7 @@ static void query_submit(struct ctx *x, enum ht_op op, enum job_kind kind)
 			}
 		}
 	}
-	(void)have_limit; /* absent: the JSONL default, as `ledger apply` */
+	/* no limit given: the JSONL default, as `ledger apply` */
 	snprintf(line + n, sizeof line - (size_t)n, "}");
 	struct job *j = job_new(x, kind);
 	if (!j)
@@ -961,14 +945,12 @@ static void hex_append(struct evbuffer *b, const uint8_t *p, size_t n)
 
 static void create_body(struct job *j, struct evbuffer *b)
 {
-	const ht_u128 *ids = NULL;
 	size_t n = j->r.count;
 	char idbuf[HT_U128_DEC_SIZE];
 	evbuffer_add_printf(b, "{\"op\":\"%s\",\"results\":[", ht_op_name(j->r.op));
 	for (size_t i = 0; i < n; i++) {
 		ht_u128 id = j->r.op == HT_OP_CREATE_ACCOUNTS ? j->r.accounts[i].id
 							      : j->r.transfers[i].id;
-		(void)ids;
 		const char *res = ht_result_name(j->results[i]);
 		if (j->leaf[i] != UINT64_MAX)
 			evbuffer_add_printf(b,

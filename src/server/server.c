@@ -410,7 +410,6 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 		s->n_workers = HT_SERVER_THREADS_MAX;
 	pthread_mutex_init(&s->q_lock, NULL);
 	pthread_cond_init(&s->q_cond, NULL);
-	pthread_cond_init(&s->q_idle, NULL);
 	pthread_mutex_init(&s->view_lock, NULL);
 	pthread_mutex_init(&s->nonce_lock, NULL);
 
@@ -522,7 +521,6 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 	SSL_CTX_free(s->ssl_ctx);
 	pthread_mutex_destroy(&s->q_lock);
 	pthread_cond_destroy(&s->q_cond);
-	pthread_cond_destroy(&s->q_idle);
 	pthread_mutex_destroy(&s->view_lock);
 	pthread_mutex_destroy(&s->nonce_lock);
 	if (!opt->quiet && !err)

@@ -173,7 +173,6 @@ struct conn {
 	struct ht_pki_identity id;
 	struct job *job;              /* the request in flight, if any */
 	char remote[48];
-	bool closing;
 	struct bufferevent *bev;      /* its bufferevent (for the deadline) */
 	struct event *deadline;       /* fires every timeout_s: a connection
 					 that finished no request since the
@@ -213,7 +212,6 @@ struct server {
 	char *server_cert_pem, *server_key_pem;
 	size_t server_cert_len, server_key_len;
 	struct ht_accesslog *alog;
-	struct ht_key *journal_pub;   /* for /v1/journal/key */
 	char journal_pub_pem[1024];
 	enum ht_sign_alg journal_sign;
 
@@ -235,7 +233,6 @@ struct server {
 	pthread_t hub_thread;
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_cond;
-	pthread_cond_t q_idle;
 	struct job *q_head, *q_tail;
 	size_t q_jobs, q_events;
 	bool q_stop;
@@ -254,11 +251,6 @@ struct server {
 void http_handle(struct evhttp_request *req, void *arg);
 /* Answer a job the hub thread finished (worker thread). */
 void http_complete(struct job *j);
-/* Answer an error now and log it. */
-void http_error(struct worker *w, struct conn *c, struct evhttp_request *req,
-		enum route_id route, uint64_t t_start_ns, const char *who,
-		const char *key_id, int status, const char *code,
-		const char *fmt, ...) __attribute__((format(printf, 10, 11)));
 uint64_t srv_now_ns(void);
 /* Route matching, for the fuzzer: 0 and *route_id when method and path
  * match a route, 404 (no such path) or 405 (other methods). */
