@@ -21,5 +21,14 @@ int ht_cmd_bench(int argc, char **argv);      /* cmd_bench.c */
 int ht_cmd_serve(int argc, char **argv);      /* cmd_serve.c */
 int ht_cmd_participant(int argc, char **argv); /* cmd_participant.c */
 int ht_cmd_client(int argc, char **argv);     /* cmd_client.c */
+int ht_cmd_sim(int argc, char **argv);        /* cmd_sim.c: the payment simulator */
+int ht_cmd_risk(int argc, char **argv);       /* cmd_risk.c: dispatches below */
+
+/* `huitong risk <sub>`: argv[0] is the subcommand's name ("check"). */
+int ht_cmd_risk_check(int argc, char **argv); /* cmd_risk_rules.c */
+int ht_cmd_risk_test(int argc, char **argv);  /* cmd_risk_rules.c */
+int ht_cmd_risk_train(int argc, char **argv); /* cmd_risk_model.c */
+int ht_cmd_risk_score(int argc, char **argv); /* cmd_risk_score.c */
+int ht_cmd_risk_eval(int argc, char **argv);  /* cmd_risk_score.c */
 
 #endif

@@ -22,6 +22,8 @@
 #pragma weak ht_cmd_serve
 #pragma weak ht_cmd_participant
 #pragma weak ht_cmd_client
+#pragma weak ht_cmd_sim
+#pragma weak ht_cmd_risk
 
 struct command {
 	const char *name;
@@ -40,6 +42,8 @@ static const struct command commands[] = {
 	{"serve", ht_cmd_serve, "run the HTTPS API server (mutual TLS)"},
 	{"participant", ht_cmd_participant, "add, rotate, revoke or list participants"},
 	{"client", ht_cmd_client, "talk to a running hub (apply JSONL, receipts, ...)"},
+	{"sim", ht_cmd_sim, "simulate payments with labelled fraud (interchange JSONL)"},
+	{"risk", ht_cmd_risk, "risk rules and model: check, test, train, score, eval"},
 	{"bench", ht_cmd_bench, "benchmarks (bench ledger, bench api)"},
 };
 
