@@ -350,6 +350,20 @@ enum ht_err ht_event_decode(const uint8_t *buf, size_t len,
 			    struct ht_event *out);
 
 /*
+ * The event a create request's event implies when the ledger stores it as
+ * asked, with timestamp ts: for result HT_R_OK the account (account !=
+ * NULL) or the transfer itself, ts set; for any other result the refusal
+ * of the transfer's id with that result. Exactly one of account and
+ * transfer is non-NULL. The API's compact receipts rest on it: the hub
+ * sends a leaf's data only when the stored event differs from this (a
+ * post that takes the pending amount, a clamped balancing transfer), and
+ * the client rebuilds every other leaf from its own request.
+ */
+void ht_event_implied(const struct ht_account *account,
+		      const struct ht_transfer *transfer, uint16_t result,
+		      uint64_t ts, struct ht_event *out);
+
+/*
  * Everything durable that happened since the last ht_ledger_changes_reset,
  * across any number of create calls (group commit). Arrays are owned by
  * the engine and valid until the next mutating call.

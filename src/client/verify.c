@@ -563,11 +563,18 @@ static bool result_parse(const char *name, uint16_t *out)
 	return false;
 }
 
+/* What a result says of its leaf: when the stored event is not the one
+ * the request implies, its data (docs/api.md, "compact receipts"). */
+struct leaf_info {
+	uint64_t ts;
+	const json_t *data; /* hex string, or NULL: rebuild from the request */
+};
+
 /* One entry of "results": index i, the request's id, a known result,
- * and "leaf" when present. */
+ * and "leaf" with "ts" (and maybe "data") when present. */
 static enum ht_err read_result(struct ht_client *c, const json_t *e, size_t i,
 			       ht_u128 want_id, uint16_t *result,
-			       uint64_t *leaf)
+			       uint64_t *leaf, struct leaf_info *li)
 {
 	uint64_t index;
 	ht_u128 id;
@@ -594,9 +601,17 @@ static enum ht_err read_result(struct ht_client *c, const json_t *e, size_t i,
 				   "results[%zu].result: unknown result \"%.40s\""
 				   " (a newer hub?)", i, json_string_value(res));
 	*leaf = HT_CLIENT_NO_LEAF;
+	li->ts = 0;
+	li->data = json_object_get(e, "data");
 	if (jleaf && !get_u63(jleaf, leaf))
 		return client_fail(c, HT_ERR_CORRUPT,
 				   "results[%zu].leaf: not a leaf index", i);
+	if (jleaf && !get_u63(json_object_get(e, "ts"), &li->ts))
+		return client_fail(c, HT_ERR_CORRUPT,
+				   "results[%zu].ts: missing beside its leaf", i);
+	if (!jleaf && (li->data || json_object_get(e, "ts")))
+		return client_fail(c, HT_ERR_CORRUPT,
+				   "results[%zu]: ts or data without a leaf", i);
 	return HT_OK;
 }
 
@@ -604,7 +619,6 @@ static enum ht_err read_result(struct ht_client *c, const json_t *e, size_t i,
 struct receipt {
 	struct ht_sth head;
 	uint64_t first, count;
-	const json_t *leaves;  /* array of hex, count long (checked later) */
 	const json_t *proof;   /* array of hex, may be NULL when count 0 */
 	size_t proof_n;
 };
@@ -624,10 +638,7 @@ static enum ht_err read_receipt(struct ht_client *c, const json_t *v,
 	const json_t *first = json_object_get(v, "first");
 	if ((first || rc->count) && !get_u63(first, &rc->first))
 		return client_fail(c, HT_ERR_CORRUPT, "receipt.first: missing");
-	rc->leaves = json_object_get(v, "leaves");
 	rc->proof = json_object_get(v, "proof");
-	if ((rc->leaves || rc->count) && !json_is_array(rc->leaves))
-		return client_fail(c, HT_ERR_CORRUPT, "receipt.leaves: missing");
 	if ((rc->proof || rc->count) && !json_is_array(rc->proof))
 		return client_fail(c, HT_ERR_CORRUPT, "receipt.proof: missing");
 	rc->proof_n = rc->proof ? json_array_size(rc->proof) : 0;
@@ -639,14 +650,9 @@ static enum ht_err receipt_bounds(struct ht_client *c, const struct receipt *rc,
 				  size_t n)
 {
 	unsigned long long first = rc->first, count = rc->count;
-	size_t leaves_n = rc->leaves ? json_array_size(rc->leaves) : 0;
 	if (rc->count > n)
 		return client_fail(c, HT_ERR_VERIFY,
 				   "receipt: %llu leaves for %zu events", count, n);
-	if (leaves_n != rc->count)
-		return client_fail(c, HT_ERR_VERIFY,
-				   "receipt: %zu leaves given, count says %llu",
-				   leaves_n, count);
 	if (rc->count && (rc->first > rc->head.tree_size ||
 			  rc->count > rc->head.tree_size - rc->first))
 		return client_fail(c, HT_ERR_VERIFY,
@@ -706,12 +712,60 @@ static enum ht_err leaves_assigned(struct ht_client *c, const struct receipt *rc
 	return err;
 }
 
-/* Decode every leaf of the receipt, check each against its event, hash
- * them and check the range proof against the head's root. */
+/* The data of event i's leaf: rebuilt from the request and the leaf's
+ * timestamp, or, when the answer gives it, decoded and checked against
+ * the request (and the timestamp the answer states). */
+static enum ht_err leaf_data(struct ht_client *c, enum ht_op op,
+			     const void *events, const struct spot *s,
+			     uint16_t result, const struct leaf_info *li,
+			     uint8_t data[HT_LEAF_BYTES_MAX], size_t *len)
+{
+	char id[HT_U128_DEC_SIZE];
+	if (li->data) {
+		struct ht_event e;
+		if (!get_hex(li->data, data, HT_LEAF_BYTES_MAX, false, len))
+			return client_fail(c, HT_ERR_VERIFY,
+					   "results[%zu].data: not hex of 1..%d"
+					   " bytes", s->event, HT_LEAF_BYTES_MAX);
+		enum ht_err err = check_leaf(c, op, events, s, result, data,
+					     *len);
+		if (!err && (ht_event_decode(data, *len, &e) ||
+			     ht_event_timestamp(&e) != li->ts))
+			err = client_fail(c, HT_ERR_VERIFY,
+					  "leaf %llu (event %zu, id %s): its"
+					  " data has another timestamp than ts",
+					  (unsigned long long)s->leaf, s->event,
+					  ht_u128_format(s->id, id));
+		return err;
+	}
+	struct ht_event e;
+	if (op == HT_OP_CREATE_ACCOUNTS && result != HT_R_OK)
+		return client_fail(c, HT_ERR_VERIFY,
+				   "leaf %llu (event %zu, id %s): a refused"
+				   " account create has no leaf",
+				   (unsigned long long)s->leaf, s->event,
+				   ht_u128_format(s->id, id));
+	if (op == HT_OP_CREATE_ACCOUNTS)
+		ht_event_implied((const struct ht_account *)events + s->event,
+				 NULL, result, li->ts, &e);
+	else
+		ht_event_implied(NULL,
+				 (const struct ht_transfer *)events + s->event,
+				 result, li->ts, &e);
+	if (ht_event_encode(&e, data, len))
+		return client_fail(c, HT_ERR_INVALID,
+				   "event %zu (id %s): cannot be encoded",
+				   s->event, ht_u128_format(s->id, id));
+	return HT_OK;
+}
+
+/* Rebuild (or decode and check) every leaf of the request, hash them and
+ * check the range proof against the head's root. */
 static enum ht_err leaves_proven(struct ht_client *c, const struct receipt *rc,
 				 enum ht_op op, const void *events,
 				 const uint16_t *results,
-				 const uint64_t *leaves, size_t n)
+				 const uint64_t *leaves,
+				 const struct leaf_info *info, size_t n)
 {
 	struct ht_hasher *h;
 	size_t cnt = (size_t)rc->count;
@@ -727,13 +781,8 @@ static enum ht_err leaves_proven(struct ht_client *c, const struct receipt *rc,
 		size_t j = (size_t)(leaves[i] - rc->first), len;
 		uint8_t data[HT_LEAF_BYTES_MAX];
 		struct spot s = {leaves[i], i, event_id(op, events, i)};
-		if (!get_hex(json_array_get(rc->leaves, j), data, sizeof data,
-			     false, &len))
-			err = client_fail(c, HT_ERR_VERIFY,
-					  "receipt.leaves[%zu]: not hex of 1..%d"
-					  " bytes", j, HT_LEAF_BYTES_MAX);
-		if (!err)
-			err = check_leaf(c, op, events, &s, results[i], data, len);
+		err = leaf_data(c, op, events, &s, results[i], &info[i], data,
+				&len);
 		if (!err && ht_merkle_leaf_hash(h, data, len, hashes[j]))
 			err = client_fail(c, HT_ERR_CRYPTO, "cannot hash leaves");
 	}
@@ -764,7 +813,7 @@ static enum ht_err leaves_proven(struct ht_client *c, const struct receipt *rc,
 static enum ht_err verify_create(struct ht_client *c, const struct receipt *rc,
 				 enum ht_op op, const void *events,
 				 const uint16_t *results, const uint64_t *leaves,
-				 size_t n)
+				 const struct leaf_info *info, size_t n)
 {
 	enum ht_err err = receipt_bounds(c, rc, n);
 	if (!err)
@@ -772,7 +821,8 @@ static enum ht_err verify_create(struct ht_client *c, const struct receipt *rc,
 	if (!err)
 		err = leaves_assigned(c, rc, op, events, results, leaves, n);
 	if (!err)
-		err = leaves_proven(c, rc, op, events, results, leaves, n);
+		err = leaves_proven(c, rc, op, events, results, leaves, info,
+				    n);
 	return err;
 }
 
@@ -780,7 +830,7 @@ static enum ht_err verify_create(struct ht_client *c, const struct receipt *rc,
 static enum ht_err read_create_root(struct ht_client *c, const json_t *root,
 				    enum ht_op op, const void *events, size_t n,
 				    uint16_t *results, uint64_t *leaves,
-				    struct receipt *rc)
+				    struct leaf_info *info, struct receipt *rc)
 {
 	const json_t *jop = json_object_get(root, "op");
 	const json_t *res = json_object_get(root, "results");
@@ -793,7 +843,7 @@ static enum ht_err read_create_root(struct ht_client *c, const json_t *root,
 	for (size_t i = 0; i < n; i++) {
 		enum ht_err err = read_result(c, json_array_get(res, i), i,
 					      event_id(op, events, i),
-					      &results[i], &leaves[i]);
+					      &results[i], &leaves[i], &info[i]);
 		if (err)
 			return err;
 	}
@@ -814,12 +864,15 @@ static enum ht_err read_create(struct ht_client *c, enum ht_op op,
 				   "the answer is not JSON: %s (column %d)",
 				   je.text, je.column);
 	uint64_t *own = leaves ? leaves : malloc((n + 1) * sizeof *own);
+	struct leaf_info *info = malloc((n + 1) * sizeof *info);
 	struct receipt rc;
-	enum ht_err err = own ? HT_OK : client_fail(c, HT_ERR_NOMEM, "out of memory");
+	enum ht_err err = own && info ? HT_OK
+				      : client_fail(c, HT_ERR_NOMEM, "out of memory");
 	if (!err)
-		err = read_create_root(c, root, op, events, n, results, own, &rc);
+		err = read_create_root(c, root, op, events, n, results, own,
+				       info, &rc);
 	if (!err && c->verify)
-		err = verify_create(c, &rc, op, events, results, own, n);
+		err = verify_create(c, &rc, op, events, results, own, info, n);
 	if (!err && commit) {
 		commit->head = rc.head;
 		commit->first = rc.first;
@@ -827,6 +880,7 @@ static enum ht_err read_create(struct ht_client *c, enum ht_op op,
 	}
 	if (own != leaves)
 		free(own);
+	free(info);
 	json_decref(root);
 	return err;
 }

@@ -38,6 +38,29 @@ uint64_t ht_event_timestamp(const struct ht_event *e)
 	return 0;
 }
 
+void ht_event_implied(const struct ht_account *account,
+		      const struct ht_transfer *transfer, uint16_t result,
+		      uint64_t ts, struct ht_event *out)
+{
+	HT_ASSERT((account == NULL) != (transfer == NULL));
+	memset(out, 0, sizeof *out);
+	if (result != HT_R_OK) {
+		HT_ASSERT(transfer != NULL); /* only transfers burn ids */
+		out->kind = HT_EVENT_REFUSAL;
+		out->u.refusal.id = transfer->id;
+		out->u.refusal.result = result;
+		out->u.refusal.timestamp = ts;
+	} else if (account) {
+		out->kind = HT_EVENT_ACCOUNT;
+		out->u.account = *account;
+		out->u.account.timestamp = ts;
+	} else {
+		out->kind = HT_EVENT_TRANSFER;
+		out->u.transfer = *transfer;
+		out->u.transfer.timestamp = ts;
+	}
+}
+
 /* ---- writing (big-endian) ---- */
 
 static uint8_t *put_be(uint8_t *p, uint64_t v, unsigned bytes)

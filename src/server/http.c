@@ -927,60 +927,98 @@ void http_handle(struct evhttp_request *req, void *arg)
 
 /* ---- answers from the hub thread ------------------------------------------------------- */
 
-static void hex_append(struct evbuffer *b, const uint8_t *p, size_t n)
+static void hash_append(struct evbuffer *b, const uint8_t h[HT_HASH_BYTES])
 {
-	static const char hex[] = "0123456789abcdef";
-	char buf[2 * HT_LEAF_BYTES_MAX];
-	while (n) {
-		size_t k = n > HT_LEAF_BYTES_MAX ? HT_LEAF_BYTES_MAX : n;
-		for (size_t i = 0; i < k; i++) {
-			buf[2 * i] = hex[p[i] >> 4];
-			buf[2 * i + 1] = hex[p[i] & 15];
+	char hex[2 * HT_HASH_BYTES + 1];
+	ht_hex_encode(h, HT_HASH_BYTES, hex);
+	evbuffer_add(b, hex, 2 * HT_HASH_BYTES);
+}
+
+/* Decimal of v into p (at least 20 bytes); returns the end. */
+static char *u64_put(char *p, uint64_t v)
+{
+	char t[20];
+	size_t n = 0;
+	do
+		t[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	while (n)
+		*p++ = t[--n];
+	return p;
+}
+
+static char *str_put(char *p, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* One result: {"index":i,"id":"…","result":"…"[,"leaf":L,"ts":T
+ * [,"data":"hex"]]}. A leaf's data is sent only when the stored event
+ * differs from the one the request implies (ht_event_implied): the client
+ * rebuilds every other leaf from its own request (docs/api.md). */
+static void result_put(struct evbuffer *b, const struct job *j, size_t i)
+{
+	/* the fixed parts, the id, the result name and one leaf in hex */
+	char buf[160 + HT_U128_DEC_SIZE + 2 * HT_LEAF_BYTES_MAX];
+	char *p = buf;
+	bool accounts = j->r.op == HT_OP_CREATE_ACCOUNTS;
+	const struct ht_account *a = accounts ? &j->r.accounts[i] : NULL;
+	const struct ht_transfer *t = accounts ? NULL : &j->r.transfers[i];
+	const char *res = ht_result_name(j->results[i]);
+	HT_ASSERT(res != NULL && strlen(res) < 64);
+	if (i)
+		*p++ = ',';
+	p = str_put(p, "{\"index\":");
+	p = u64_put(p, i);
+	p = str_put(p, ",\"id\":\"");
+	p = ht_u128_format(accounts ? a->id : t->id, p);
+	p += strlen(p);
+	p = str_put(p, "\",\"result\":\"");
+	p = str_put(p, res);
+	*p++ = '"';
+	if (j->leaf[i] != UINT64_MAX) {
+		size_t k = (size_t)(j->leaf[i] - j->first);
+		HT_ASSERT(k < j->count);
+		const uint8_t *data = j->leaf_data + k * HT_LEAF_BYTES_MAX;
+		size_t len = j->leaf_len[k], ilen = 0;
+		struct ht_event stored, implied;
+		uint8_t ibuf[HT_LEAF_BYTES_MAX];
+		HT_ASSERT(ht_event_decode(data, len, &stored) == HT_OK);
+		uint64_t ts = ht_event_timestamp(&stored);
+		ht_event_implied(a, t, j->results[i], ts, &implied);
+		HT_ASSERT(ht_event_encode(&implied, ibuf, &ilen) == HT_OK);
+		p = str_put(p, ",\"leaf\":");
+		p = u64_put(p, j->leaf[i]);
+		p = str_put(p, ",\"ts\":");
+		p = u64_put(p, ts);
+		if (ilen != len || memcmp(ibuf, data, len)) {
+			p = str_put(p, ",\"data\":\"");
+			ht_hex_encode(data, len, p);
+			p += 2 * len;
+			*p++ = '"';
 		}
-		evbuffer_add(b, buf, 2 * k);
-		p += k;
-		n -= k;
 	}
+	*p++ = '}';
+	HT_ASSERT((size_t)(p - buf) <= sizeof buf);
+	evbuffer_add(b, buf, (size_t)(p - buf));
 }
 
 static void create_body(struct job *j, struct evbuffer *b)
 {
-	size_t n = j->r.count;
-	char idbuf[HT_U128_DEC_SIZE];
 	evbuffer_add_printf(b, "{\"op\":\"%s\",\"results\":[", ht_op_name(j->r.op));
-	for (size_t i = 0; i < n; i++) {
-		ht_u128 id = j->r.op == HT_OP_CREATE_ACCOUNTS ? j->r.accounts[i].id
-							      : j->r.transfers[i].id;
-		const char *res = ht_result_name(j->results[i]);
-		if (j->leaf[i] != UINT64_MAX)
-			evbuffer_add_printf(b,
-					    "%s{\"index\":%zu,\"id\":\"%s\","
-					    "\"result\":\"%s\",\"leaf\":%llu}",
-					    i ? "," : "", i,
-					    ht_u128_format(id, idbuf), res,
-					    (unsigned long long)j->leaf[i]);
-		else
-			evbuffer_add_printf(b,
-					    "%s{\"index\":%zu,\"id\":\"%s\","
-					    "\"result\":\"%s\"}",
-					    i ? "," : "", i,
-					    ht_u128_format(id, idbuf), res);
-	}
+	for (size_t i = 0; i < j->r.count; i++)
+		result_put(b, j, i);
 	char head[1024];
 	ht_sth_json(&j->head, head, sizeof head);
 	evbuffer_add_printf(b, "],\"receipt\":{\"head\":%s,\"first\":%llu,"
-			       "\"count\":%llu,\"leaves\":[",
+			       "\"count\":%llu,\"proof\":[",
 			    head, (unsigned long long)j->first,
 			    (unsigned long long)j->count);
-	for (uint64_t k = 0; k < j->count; k++) {
-		evbuffer_add(b, k ? ",\"" : "\"", k ? 2 : 1);
-		hex_append(b, j->leaf_data + k * HT_LEAF_BYTES_MAX, j->leaf_len[k]);
-		evbuffer_add(b, "\"", 1);
-	}
-	evbuffer_add(b, "],\"proof\":[", 11);
 	for (size_t k = 0; k < j->proof_n; k++) {
 		evbuffer_add(b, k ? ",\"" : "\"", k ? 2 : 1);
-		hex_append(b, j->proof[k], HT_HASH_BYTES);
+		hash_append(b, j->proof[k]);
 		evbuffer_add(b, "\"", 1);
 	}
 	evbuffer_add(b, "]}}\n", 4);

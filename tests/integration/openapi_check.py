@@ -173,7 +173,7 @@ def validate(spec, schema, v, where="$"):
                 "$ref", "type", "enum", "const", "properties", "required",
                 "additionalProperties", "items", "minItems", "maxItems",
                 "pattern", "minLength", "maxLength", "minimum", "maximum",
-                "allOf", "anyOf", "oneOf"):
+                "allOf", "anyOf", "oneOf", "dependentRequired"):
             continue
         errs.append(f"{where}: schema keyword {k!r} is not supported by the checker")
     for sub in schema.get("allOf", []):
@@ -225,6 +225,11 @@ def validate(spec, schema, v, where="$"):
         for r in schema.get("required", []):
             if r not in v:
                 errs.append(f"{where}: required member {r!r} missing")
+        for k, needs in (schema.get("dependentRequired") or {}).items():
+            if k in v:
+                for r in needs:
+                    if r not in v:
+                        errs.append(f"{where}: member {r!r} missing beside {k!r}")
         for k, x in v.items():
             if k in props:
                 errs += validate(spec, props[k], x, f"{where}.{k}")
@@ -565,9 +570,10 @@ def check_examples(spec, hub):
                 if bad:
                     fail(f"{method} {target}: example events not ok: {bad[:3]}")
                 rc = doc.get("receipt", {})
-                if rc.get("count") != len(rc.get("leaves", [])):
+                leafed = [r for r in doc["results"] if "leaf" in r]
+                if rc.get("count") != len(leafed):
                     fail(f"{method} {target}: receipt count {rc.get('count')} but "
-                         f"{len(rc.get('leaves', []))} leaves")
+                         f"{len(leafed)} results with a leaf")
     info(f"examples: {n} requests, every operation with the spec's example values")
 
 
