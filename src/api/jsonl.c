@@ -834,15 +834,19 @@ static enum ht_err scan_json(const char *s, size_t len, struct scan *sc,
 			    "invalid JSON: NUL byte (byte %zu)",
 			    (size_t)(nul - s) + 1);
 	size_t depth = 0;
-	bool in_string = false;
 	memset(sc, 0, sizeof *sc);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		enum ht_err err = HT_OK;
-		if (in_string) {
-			if (c == '"') {
-				in_string = false;
-			} else if (c == '\\') {
+		if (c == ' ' || c == ',' || c == ':' || c == '\n' || c == '\t' ||
+		    c == '\r')
+			continue;
+		if (c == '"') {
+			/* to the closing quote (or the end: jansson refuses
+			 * an unclosed string), escapes skipped */
+			sc->scalars++;
+			for (i++; i < len && s[i] != '"'; i++) {
+				if (s[i] != '\\')
+					continue;
 				if (i + 5 < len && s[i + 1] == 'u' &&
 				    !memcmp(s + i + 2, "0000", 4))
 					return fail(pe, HT_ERR_INVALID, NULL, NULL,
@@ -850,18 +854,15 @@ static enum ht_err scan_json(const char *s, size_t len, struct scan *sc,
 						    i + 1);
 				i++;
 			}
-			continue;
-		}
-		if (c == '"') {
-			in_string = true;
-			sc->scalars++;
 		} else {
-			err = scan_token(s, len, &i, &depth, sc, pe, fn, ctx);
+			enum ht_err err = scan_token(s, len, &i, &depth, sc, pe,
+						     fn, ctx);
+			if (err)
+				return err;
 		}
-		if (!err)
-			err = scan_check_counts(sc, pe);
-		if (err)
-			return err;
+		if (sc->containers > JSON_CONTAINERS_MAX ||
+		    sc->scalars > JSON_SCALARS_MAX)
+			return scan_check_counts(sc, pe);
 	}
 	return HT_OK;
 }
