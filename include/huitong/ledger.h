@@ -363,6 +363,11 @@ void ht_event_implied(const struct ht_account *account,
 		      const struct ht_transfer *transfer, uint16_t result,
 		      uint64_t ts, struct ht_event *out);
 
+/* Do a and b have the same canonical encoding? Compares the encoded fields
+ * only (an account's balances, bytes past user_data_len do not count);
+ * as fast as a few compares, no encoding. */
+bool ht_event_same(const struct ht_event *a, const struct ht_event *b);
+
 /*
  * Everything durable that happened since the last ht_ledger_changes_reset,
  * across any number of create calls (group commit). Arrays are owned by

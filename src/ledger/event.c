@@ -61,6 +61,49 @@ void ht_event_implied(const struct ht_account *account,
 	}
 }
 
+static bool same_user_data(uint8_t alen, const char *a, uint8_t blen,
+			   const char *b)
+{
+	return alen == blen && alen <= HT_USER_DATA_BYTES_MAX &&
+	       !memcmp(a, b, alen);
+}
+
+bool ht_event_same(const struct ht_event *a, const struct ht_event *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	switch (a->kind) {
+	case HT_EVENT_ACCOUNT: {
+		const struct ht_account *x = &a->u.account, *y = &b->u.account;
+		return x->id == y->id && x->ledger == y->ledger &&
+		       x->code == y->code && x->flags == y->flags &&
+		       x->timestamp == y->timestamp &&
+		       same_user_data(x->user_data_len, x->user_data,
+				      y->user_data_len, y->user_data);
+	}
+	case HT_EVENT_TRANSFER: {
+		const struct ht_transfer *x = &a->u.transfer, *y = &b->u.transfer;
+		return x->id == y->id &&
+		       x->debit_account_id == y->debit_account_id &&
+		       x->credit_account_id == y->credit_account_id &&
+		       x->pending_id == y->pending_id && x->amount == y->amount &&
+		       x->ledger == y->ledger && x->code == y->code &&
+		       x->flags == y->flags && x->timeout_s == y->timeout_s &&
+		       x->timestamp == y->timestamp &&
+		       same_user_data(x->user_data_len, x->user_data,
+				      y->user_data_len, y->user_data);
+	}
+	case HT_EVENT_EXPIRY:
+		return a->u.expiry.pending_id == b->u.expiry.pending_id &&
+		       a->u.expiry.timestamp == b->u.expiry.timestamp;
+	case HT_EVENT_REFUSAL:
+		return a->u.refusal.id == b->u.refusal.id &&
+		       a->u.refusal.result == b->u.refusal.result &&
+		       a->u.refusal.timestamp == b->u.refusal.timestamp;
+	}
+	return false;
+}
+
 /* ---- writing (big-endian) ---- */
 
 static uint8_t *put_be(uint8_t *p, uint64_t v, unsigned bytes)

@@ -47,6 +47,7 @@ void job_free(struct job *j)
 	free(j->leaf);
 	free(j->leaf_data);
 	free(j->leaf_len);
+	free(j->leaf_ts);
 	free(j->proof);
 	free(j);
 }
@@ -462,6 +463,27 @@ static ht_u128 event_id(const struct ht_event *e)
 	}
 }
 
+/* Leaf k, event i's: its timestamp, and its data only when it is not the
+ * event the request implies (leaf_len 0 otherwise). */
+static enum ht_err leaf_note(struct job *j, size_t i, const struct ht_event *ev,
+			     size_t k)
+{
+	struct ht_event implied;
+	bool accounts = j->kind == JOB_CREATE_ACCOUNTS;
+	j->leaf_ts[k] = ht_event_timestamp(ev);
+	ht_event_implied(accounts ? &j->r.accounts[i] : NULL,
+			 accounts ? NULL : &j->r.transfers[i], j->results[i],
+			 j->leaf_ts[k], &implied);
+	j->leaf_len[k] = 0;
+	if (ht_event_same(&implied, ev))
+		return HT_OK;
+	size_t len = 0;
+	enum ht_err err = ht_event_encode(ev, j->leaf_data + k * HT_LEAF_BYTES_MAX,
+					  &len);
+	j->leaf_len[k] = (uint8_t)len;
+	return err;
+}
+
 /* Apply one create job; its events are changes.events[ev0..]. Leaves are
  * numbered relative to the commit here (j->first), absolute later. */
 static enum ht_err apply_create(struct server *s, struct job *j)
@@ -500,19 +522,14 @@ static enum ht_err apply_create(struct server *s, struct job *j)
 	size_t first = e, count = ch.events_count - e;
 	j->first = first;
 	j->count = count;
+	/* only the leaves that differ from what their request implies are
+	 * encoded (compact receipts); the pages of the rest stay untouched */
 	j->leaf_data = malloc((count ? count : 1) * HT_LEAF_BYTES_MAX);
 	j->leaf_len = malloc(count ? count : 1);
+	j->leaf_ts = malloc((count ? count : 1) * sizeof *j->leaf_ts);
 	j->proof = malloc(HT_PROOF_HASHES_MAX * HT_HASH_BYTES);
-	if (!j->leaf_data || !j->leaf_len || !j->proof)
+	if (!j->leaf_data || !j->leaf_len || !j->leaf_ts || !j->proof)
 		return HT_ERR_NOMEM; /* the events are applied: cannot refuse */
-	for (size_t k = 0; k < count; k++) {
-		size_t len = 0;
-		err = ht_event_encode(&ch.events[first + k],
-				      j->leaf_data + k * HT_LEAF_BYTES_MAX, &len);
-		if (err)
-			return err;
-		j->leaf_len[k] = (uint8_t)len;
-	}
 	/* results to leaves: in input order, each ok or id-burning refusal
 	 * is the next event with its id */
 	for (size_t i = 0; i < n; i++) {
@@ -525,7 +542,11 @@ static enum ht_err apply_create(struct server *s, struct job *j)
 			if ((ok && ev->kind != HT_EVENT_REFUSAL) ||
 			    (!ok && ev->kind == HT_EVENT_REFUSAL &&
 			     ev->u.refusal.result == j->results[i])) {
-				j->leaf[i] = e - first; /* relative for now */
+				size_t k = e - first;
+				j->leaf[i] = k; /* relative for now */
+				err = leaf_note(j, i, ev, k);
+				if (err)
+					return err;
 				e++;
 			}
 		}

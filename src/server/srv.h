@@ -146,8 +146,11 @@ struct job {
 	uint16_t *results;            /* creates: one per event */
 	uint64_t *leaf;               /* creates: leaf index or UINT64_MAX */
 	uint64_t first, count;        /* creates: the request's leaves */
-	uint8_t *leaf_data;           /* count * HT_LEAF_BYTES_MAX */
-	uint8_t *leaf_len;            /* count */
+	uint64_t *leaf_ts;            /* count: each leaf's timestamp */
+	uint8_t *leaf_data;           /* count * HT_LEAF_BYTES_MAX: the leaves
+					 whose event is not the one their
+					 request implies (compact receipts) */
+	uint8_t *leaf_len;            /* count; 0: rebuilt by the client */
 	struct ht_sth head;
 	uint8_t (*proof)[HT_HASH_BYTES]; /* HT_PROOF_HASHES_MAX */
 	size_t proof_n;
