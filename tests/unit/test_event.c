@@ -347,6 +347,65 @@ static void test_encode_rejects_bad_input(void **state)
 	assert_int_equal(len, 7);
 }
 
+/* ht_event_same agrees with comparing encodings, field by field, and
+ * ht_event_implied builds what the request and timestamp say. */
+static bool same_by_bytes(const struct ht_event *a, const struct ht_event *b)
+{
+	uint8_t x[HT_LEAF_BYTES_MAX], y[HT_LEAF_BYTES_MAX];
+	size_t xn = 0, yn = 0;
+	assert_int_equal(ht_event_encode(a, x, &xn), HT_OK);
+	assert_int_equal(ht_event_encode(b, y, &yn), HT_OK);
+	return xn == yn && !memcmp(x, y, xn);
+}
+
+static void test_same_and_implied(void **state)
+{
+	(void)state;
+	struct ht_event base[] = {account_event(5), transfer_event(7),
+				  expiry_event(), refusal_event()};
+	for (size_t k = 0; k < sizeof base / sizeof base[0]; k++) {
+		struct ht_event b = base[k];
+		/* bytes the encoding does not hold do not count */
+		if (b.kind == HT_EVENT_ACCOUNT) {
+			b.u.account.debits_posted = 9;
+			b.u.account.user_data[20] = 'Z';
+		}
+		assert_true(ht_event_same(&base[k], &b));
+		assert_true(same_by_bytes(&base[k], &b));
+		/* flip each byte of the encoding in turn: the decoded event
+		 * differs by the same verdict as the bytes */
+		uint8_t buf[HT_LEAF_BYTES_MAX];
+		size_t n = 0;
+		assert_int_equal(ht_event_encode(&base[k], buf, &n), HT_OK);
+		for (size_t i = 1; i < n; i++) {
+			struct ht_event c;
+			buf[i] ^= 0x01;
+			if (ht_event_decode(buf, n, &c) == HT_OK)
+				assert_int_equal(ht_event_same(&base[k], &c),
+						 same_by_bytes(&base[k], &c));
+			buf[i] ^= 0x01;
+		}
+	}
+	/* implied: the request with ts, or the refusal of its id */
+	struct ht_event t = transfer_event(3), imp;
+	struct ht_transfer req = t.u.transfer;
+	req.timestamp = 0;
+	ht_event_implied(NULL, &req, HT_R_OK, t.u.transfer.timestamp, &imp);
+	assert_true(ht_event_same(&imp, &t));
+	ht_event_implied(NULL, &req, HT_R_EXCEEDS_CREDITS, 77, &imp);
+	assert_int_equal(imp.kind, HT_EVENT_REFUSAL);
+	assert_true(imp.u.refusal.id == req.id);
+	assert_int_equal(imp.u.refusal.result, HT_R_EXCEEDS_CREDITS);
+	assert_int_equal(imp.u.refusal.timestamp, 77);
+	struct ht_event a = account_event(2);
+	struct ht_account areq = a.u.account;
+	areq.timestamp = 0;
+	ht_event_implied(&areq, NULL, HT_R_OK, a.u.account.timestamp, &imp);
+	assert_true(ht_event_same(&imp, &a));
+	ht_event_implied(&areq, NULL, HT_R_OK, a.u.account.timestamp + 1, &imp);
+	assert_false(ht_event_same(&imp, &a));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_decode_rejects_wrong_kind),
 		cmocka_unit_test(test_decode_rejects_bad_ud_len),
 		cmocka_unit_test(test_encode_rejects_bad_input),
+		cmocka_unit_test(test_same_and_implied),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
