@@ -255,8 +255,9 @@ static void test_parse_bad_values(void **state)
 		       "4\"", "id: longer than 64", HT_ERR_LIMIT},
 		{"payee", "\"" "0123456789012345678901234567890123456789012345678901234567890123"
 			  "4\"", "payee: longer than 64", HT_ERR_LIMIT},
-		{"payer_participant", "\"012345678901234567890123456789012\"",
-		 "payer_participant: longer than 32", HT_ERR_LIMIT},
+		{"payer_participant", "\"01234567890123456789012345678901234567890123456789"
+				      "0123456\"",
+		 "payer_participant: longer than 56", HT_ERR_LIMIT},
 		{"ip", "\"" "0123456789012345678901234567890123456789012345678901234567890123"
 		       "4\"", "ip: longer than 64", HT_ERR_LIMIT},
 	};
