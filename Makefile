@@ -17,7 +17,7 @@ build: deps
 	@cmake --build $(BUILD) -j$(JOBS)
 
 build-asan: deps
-	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DHT_SANITIZE=ON >/dev/null
+	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DHT_SANITIZE=ON -DHT_DEFAULT_MODEL=OFF >/dev/null
 	@cmake --build $(ASAN) -j$(JOBS)
 
 run: build

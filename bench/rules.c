@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "huitong/risk.h"
 #include "huitong/rules.h"
 
 #define PAYMENTS 4096u
@@ -218,7 +219,7 @@ int main(int argc, char **argv)
 	}
 	if (iterations == 0)
 		iterations = 1;
-	const struct ht_rule_schema *s = ht_rules_schema_provisional();
+	const struct ht_rule_schema *s = ht_risk_rule_schema();
 	if (s->num_count > NUM_MAX || s->str_count > STR_MAX) {
 		fprintf(stderr, "bench_rules: schema larger than %d/%d names\n",
 			NUM_MAX, STR_MAX);

@@ -108,12 +108,6 @@ enum ht_err ht_rule_schema_find(const struct ht_rule_schema *schema,
 				const char *name, enum ht_rule_type *type,
 				size_t *index);
 
-/*
- * The provisional feature catalogue used by `huitong risk check|test`, the
- * fuzz target and the benchmark until the feature module publishes its
- * own (names listed in docs/risk-rules.md). Static; never NULL.
- */
-const struct ht_rule_schema *ht_rules_schema_provisional(void);
 
 /*
  * One payment's features for ht_rules_eval: num[i] is the value of the

@@ -2,12 +2,13 @@
  * cmd_risk_model.c — `huitong risk train`: train the fraud model with
  * XGBoost and write it in huitong's model format (docs/risk-model.md).
  *
- * Owner: risk. For now the input is the matrix form: a CSV whose header
+ * Owner: risk. The input is either payments and their labels (--in
+ * PAYMENTS --labels LABELS: each payment's features computed in file
+ * order against the ones before it, exactly as `risk score` and the live
+ * path compute them, risk.h), or the matrix form: a CSV whose header
  * names the feature columns and ends with a `label` column (0 legitimate,
  * 1 fraud), one row per payment, an empty cell or NaN/nan/NA for a
- * missing value. Training from payments and labels through the feature
- * engine (--in PAYMENTS --labels LABELS) is added when that engine
- * exists. The CSV is outside input, so every line, cell, column and row
+ * missing value. Both are outside input, so every line, cell, column and row
  * count is bounded and every error names its line and column. Progress
  * (round, training logloss and AUC-PR) goes to stderr, the summary of the
  * written model to stdout.
@@ -24,7 +25,9 @@
 #include "commands.h"
 #include "huitong/jsonl.h"
 #include "huitong/model.h"
+#include "huitong/risk.h"
 #include "huitong/train.h"
+#include "risk_cli.h"
 
 #define CMD "risk train"
 
@@ -32,13 +35,21 @@
 #define CSV_LINE_BYTES_MAX (1u << 20)
 
 static const char train_usage[] =
-	"usage: huitong risk train --matrix FILE.csv --out MODEL [options]\n"
+	"usage: huitong risk train --in PAYMENTS.jsonl --labels LABELS.jsonl\n"
+	"                          --out MODEL [options]\n"
+	"       huitong risk train --matrix FILE.csv --out MODEL [options]\n"
 	"\n"
 	"Train the gradient-boosted fraud model with XGBoost (binary:logistic,\n"
 	"tree_method hist) and write it in huitong's model format, checked\n"
 	"against XGBoost's own predictions before it is written. Same input\n"
 	"and options give a byte-identical file.\n"
 	"\n"
+	"  --in PAYMENTS.jsonl  interchange payments in time order (as `huitong\n"
+	"                       sim` writes them); each row is the payment's\n"
+	"                       features against the ones before it, as `risk\n"
+	"                       score` computes them\n"
+	"  --labels LABELS.jsonl their ground truth, one line per payment in the\n"
+	"                       same order\n"
 	"  --matrix FILE.csv    the training matrix (- for stdin): a header of\n"
 	"                       feature names ending with a `label` column, then\n"
 	"                       one row per payment; label 0 or 1; an empty cell\n"
@@ -56,7 +67,10 @@ static const char train_usage[] =
 	"                       for a given thread count\n"
 	"  --model-version V    version string (default: sm3: and 16 hex digits\n"
 	"                       of the model's content)\n"
-	"  --xgb-model PATH     also save XGBoost's own JSON model\n";
+	"  --xgb-model PATH     also save XGBoost's own JSON model\n"
+	"  --state-mb N         memory for the features state with --in (as\n"
+	"                       `risk score`: default twice the input's size)\n"
+	"  --quiet              no progress on stderr\n";
 
 struct matrix {
 	float *X, *y;
@@ -223,6 +237,89 @@ static int read_matrix(FILE *in, struct matrix *m)
 	return rc;
 }
 
+/* --in/--labels: the feature catalogue as columns, one row per payment. */
+static int read_payments(FILE *pin, const char *pname, FILE *lin,
+			 const char *lname, size_t state_bytes, struct matrix *m)
+{
+	struct ht_line_reader *pr = NULL, *lr = NULL;
+	struct ht_risk_engine *e = NULL;
+	struct ht_risk_engine_config cfg = {0};
+	cfg.state.bytes_max = state_bytes;
+	cfg.state.hash_seed = HT_CLI_RISK_HASH_SEED;
+	char err[256];
+	int rc = 2;
+	m->cols = HT_FEATURE__COUNT;
+	m->names = calloc(m->cols, sizeof *m->names);
+	for (size_t j = 0; m->names && j < m->cols; j++)
+		if (!(m->names[j] = strdup(ht_feature_name((enum ht_feature)j))))
+			goto nomem;
+	if (!m->names || ht_line_reader_create(pin, HT_PAYMENT_LINE_BYTES_MAX, &pr) ||
+	    ht_line_reader_create(lin, HT_PAYMENT_LINE_BYTES_MAX, &lr))
+		goto nomem;
+	enum ht_err ee = ht_risk_engine_open(&cfg, &e, err, sizeof err);
+	if (ee) {
+		ht_cli_fail(CMD, "%s", err[0] ? err : ht_strerror(ee));
+		goto out;
+	}
+	for (;;) {
+		const char *pl, *ll;
+		size_t plen, llen;
+		uint64_t pno, lno;
+		enum ht_err pe = ht_line_reader_next(pr, &pl, &plen, &pno);
+		enum ht_err le = ht_line_reader_next(lr, &ll, &llen, &lno);
+		if (pe == HT_ERR_NOT_FOUND && le == HT_ERR_NOT_FOUND)
+			break;
+		if (pe || le) {
+			bool p_side = pe != HT_OK;
+			enum ht_err x = p_side ? pe : le;
+			ht_cli_fail(CMD, "%s:%llu: %s", p_side ? pname : lname,
+				    (unsigned long long)(p_side ? pno : lno),
+				    x == HT_ERR_NOT_FOUND
+					    ? "ends before the other file"
+					    : ht_strerror(x));
+			goto out;
+		}
+		struct ht_payment p;
+		struct ht_label l;
+		if (ht_payment_parse(pl, plen, &p, err, sizeof err)) {
+			ht_cli_fail(CMD, "%s:%llu: %s", pname,
+				    (unsigned long long)pno, err);
+			goto out;
+		}
+		if (ht_label_parse(ll, llen, &l, err, sizeof err)) {
+			ht_cli_fail(CMD, "%s:%llu: %s", lname,
+				    (unsigned long long)lno, err);
+			goto out;
+		}
+		if (strcmp(p.id, l.id)) {
+			ht_cli_fail(CMD, "line %llu: payment %s, label of %s (the"
+					 " labels must follow the payments)",
+				    (unsigned long long)pno, p.id, l.id);
+			goto out;
+		}
+		if (m->rows >= HT_TRAIN_CELLS_MAX / m->cols) {
+			ht_cli_fail(CMD, "more payments than the limit (%zu"
+					 " cells)", HT_TRAIN_CELLS_MAX);
+			goto out;
+		}
+		if (!grow(m))
+			goto nomem;
+		ht_risk_engine_features(e, &p, m->X + m->rows * m->cols);
+		ht_risk_engine_record(e, &p);
+		m->y[m->rows++] = l.fraud ? 1.0f : 0.0f;
+		m->positives += l.fraud;
+	}
+	rc = 0;
+	goto out;
+nomem:
+	ht_cli_fail(CMD, "out of memory");
+out:
+	ht_risk_engine_close(e);
+	ht_line_reader_destroy(pr);
+	ht_line_reader_destroy(lr);
+	return rc;
+}
+
 static void on_progress(void *ctx, const struct ht_train_progress *p)
 {
 	(void)ctx;
@@ -264,13 +361,20 @@ static bool opt_unsigned(const char *opt, const char *s, uint64_t max,
 }
 
 /* One option into p (or the paths); false after printing an error. */
+struct inputs {
+	const char *matrix, *in, *labels, *out, *state_mb;
+};
+
 static bool parse_opt(int c, const char *arg, struct ht_train_params *p,
-		      const char **matrix, const char **out)
+		      struct inputs *io)
 {
 	unsigned seed;
 	switch (c) {
-	case 'm': *matrix = arg; return true;
-	case 'o': *out = arg; return true;
+	case 'm': io->matrix = arg; return true;
+	case 'i': io->in = arg; return true;
+	case 'l': io->labels = arg; return true;
+	case 'M': io->state_mb = arg; return true;
+	case 'o': io->out = arg; return true;
 	case 'r': return opt_unsigned("--rounds", arg, HT_MODEL_TREES_MAX,
 				      &p->rounds);
 	case 'd': return opt_unsigned("--depth", arg, HT_TRAIN_DEPTH_MAX,
@@ -303,7 +407,8 @@ static int train(const struct matrix *m, const struct ht_train_params *p,
 		 const char *out)
 {
 	char err[512];
-	fprintf(stderr, "huitong " CMD ": %zu rows x %zu features, %zu fraud "
+	if (p->progress)
+		fprintf(stderr, "huitong " CMD ": %zu rows x %zu features, %zu fraud "
 		"(%.3f%%); %u rounds of depth %u\n", m->rows, m->cols,
 		m->positives, 100.0 * (double)m->positives / (double)m->rows,
 		p->rounds, p->max_depth);
@@ -335,6 +440,8 @@ int ht_cmd_risk_train(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"matrix", required_argument, NULL, 'm'},
+		{"in", required_argument, NULL, 'i'},
+		{"labels", required_argument, NULL, 'l'},
 		{"out", required_argument, NULL, 'o'},
 		{"rounds", required_argument, NULL, 'r'},
 		{"depth", required_argument, NULL, 'd'},
@@ -346,12 +453,14 @@ int ht_cmd_risk_train(int argc, char **argv)
 		{"threads", required_argument, NULL, 't'},
 		{"model-version", required_argument, NULL, 'v'},
 		{"xgb-model", required_argument, NULL, 'x'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"state-mb", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0}};
 	struct ht_train_params p;
 	ht_train_params_default(&p);
 	p.progress = on_progress;
-	const char *matrix = NULL, *out = NULL;
+	struct inputs io = {0};
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -359,28 +468,53 @@ int ht_cmd_risk_train(int argc, char **argv)
 			fputs(train_usage, stdout);
 			return 0;
 		}
-		if (c == '?' || !parse_opt(c, optarg, &p, &matrix, &out)) {
+		if (c == 'q') {
+			p.progress = NULL;
+			continue;
+		}
+		if (c == '?' || !parse_opt(c, optarg, &p, &io)) {
 			fputs(train_usage, stderr);
 			return 2;
 		}
 	}
-	if (optind < argc || !matrix || !out) {
+	bool by_payments = io.in || io.labels;
+	if (optind < argc || !io.out ||
+	    (by_payments ? !io.in || !io.labels || io.matrix : !io.matrix)) {
 		fputs(train_usage, stderr);
-		return ht_cli_fail(CMD, "--matrix FILE.csv and --out MODEL are "
-				   "required");
+		return ht_cli_fail(CMD, "give --in and --labels, or --matrix, and"
+				   " --out MODEL");
 	}
 	char err[256];
 	if (ht_train_params_check(&p, err, sizeof err))
 		return ht_cli_fail(CMD, "%s", err);
-	FILE *in = strcmp(matrix, "-") ? fopen(matrix, "r") : stdin;
+	const char *first = by_payments ? io.in : io.matrix;
+	FILE *in = strcmp(first, "-") ? fopen(first, "r") : stdin;
 	if (!in)
-		return ht_cli_fail(CMD, "%s: cannot open", matrix);
+		return ht_cli_fail(CMD, "%s: cannot open", first);
+	FILE *lin = NULL;
+	if (by_payments && !(lin = fopen(io.labels, "r"))) {
+		if (in != stdin)
+			fclose(in);
+		return ht_cli_fail(CMD, "%s: cannot open", io.labels);
+	}
 	struct matrix m = {0};
-	int rc = read_matrix(in, &m);
+	size_t state_bytes = 0;
+	if (by_payments)
+		state_bytes = ht_cli_state_bytes(CMD, strcmp(io.in, "-") ? io.in
+									  : NULL,
+						 io.state_mb);
+	int rc = by_payments && !state_bytes ? 2
+		 : by_payments ? read_payments(in, io.in, lin, io.labels,
+					       state_bytes, &m)
+			       : read_matrix(in, &m);
 	if (in != stdin)
 		fclose(in);
+	if (lin)
+		fclose(lin);
+	if (!rc && !m.rows)
+		rc = ht_cli_fail(CMD, "no rows to train on");
 	if (!rc)
-		rc = train(&m, &p, out);
+		rc = train(&m, &p, io.out);
 	matrix_free(&m);
 	return rc;
 }

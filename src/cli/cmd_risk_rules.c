@@ -5,10 +5,10 @@
  *
  * Owner: risk. Both read outside input: the rule file is bounded by
  * HT_RULES_FILE_BYTES_MAX, a payment line by HT_PAYMENT_LINE_BYTES_MAX, a
- * --features file by HT_RULES_SCHEMA_NAMES_MAX names. The payment reader
- * here is deliberately minimal (the fields the provisional schema can fill
- * from one line); the risk engine's full interchange parser replaces it
- * when the two are integrated. Exit codes: 0 ok, 1 a negative answer
+ * --features file by HT_RULES_SCHEMA_NAMES_MAX names. Payments are read
+ * with the interchange parser and their features computed in file order
+ * against the ones before (features.h), as `risk score` does. Exit codes:
+ * 0 ok, 1 a negative answer
  * (rule file invalid, a payment line malformed), 2 usage or I/O errors.
  */
 #include <getopt.h>
@@ -19,19 +19,17 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "risk_cli.h"
 #include "huitong/jsonl.h"
 #include "huitong/payment.h"
+#include "huitong/risk.h"
 #include "huitong/rules.h"
 
-/*
- * The schema the rule tools check against. Until the feature catalogue
- * (include/huitong/features.h) lands it is the provisional list of
- * rules_schema.c; switching to the catalogue is a change to this function
- * only.
- */
+/* The schema the rule tools check against: the feature catalogue
+ * (features.h) and the payment's string attributes. */
 static const struct ht_rule_schema *risk_rules_schema(void)
 {
-	return ht_rules_schema_provisional();
+	return ht_risk_rule_schema();
 }
 
 static const char check_usage[] =
@@ -54,12 +52,11 @@ static const char test_usage[] =
 	"   \"review\",\"score\":40,\"shadow\":false}]}\n"
 	"(\"participant\" in a fired entry names a participant section's rule;\n"
 	"\"errors\" counts rules stopped by a division by zero or a NaN), then\n"
-	"how often each rule fired, on stderr. Rules see one payment at a time:\n"
-	"amount, hour (UTC hour of ts) and the string attributes (payer, payee,\n"
-	"payer_participant, payee_participant, device, ip, channel, currency)\n"
-	"come from the line; every other feature (the windowed counts and\n"
-	"sums, ages, first-seen times, ratios, amount.under_line) is 0 here.\n"
-	"Participant sections apply by payer_participant. A malformed line\n"
+	"how often each rule fired, on stderr. Each payment's features are\n"
+	"computed against the payments before it in the file, as `risk score`\n"
+	"and the live path compute them (docs/risk-features.md): the file\n"
+	"should be in time order. Participant sections apply by\n"
+	"payer_participant. A malformed line\n"
 	"prints {\"line\":N,\"error\":\"...\"} and the run goes on.\n"
 	"Exit 0 ok, 1 rule file invalid or some line malformed, 2 usage or I/O\n"
 	"error.\n";
@@ -106,10 +103,7 @@ static void print_diag(const char *path, const struct ht_rules_diag *d)
 			HT_RULES_DIAG_MAX);
 }
 
-/* Parse the rule file at path. Returns the exit code on failure (1 when
- * the file is invalid, 2 when it cannot be read), -1 with *out on
- * success. */
-static int load_rules(const char *cmd, const char *path,
+int ht_cli_load_rules(const char *cmd, const char *path,
 		      const struct ht_rule_schema *schema,
 		      struct ht_ruleset **out)
 {
@@ -242,7 +236,7 @@ int ht_cmd_risk_check(int argc, char **argv)
 		schema = &f.schema;
 	}
 	struct ht_ruleset *rs = NULL;
-	int rc = load_rules("risk check", argv[optind], schema, &rs);
+	int rc = ht_cli_load_rules("risk check", argv[optind], schema, &rs);
 	if (rc < 0) {
 		printf("ok: %zu rules (%zu shadow), version %u\n",
 		       ht_rules_count(rs), ht_rules_shadow_count(rs),
@@ -254,139 +248,13 @@ int ht_cmd_risk_check(int argc, char **argv)
 	return rc;
 }
 
-/* ---- risk test: one payment ---- */
-
-/* String attributes a payment line gives, by their schema names. */
-static const char *const payment_strings[] = {
-	"payer", "payee", "payer_participant", "payee_participant",
-	"device", "ip", "channel", "currency",
-};
-/* payment_strings[ATTR_PAYER_PARTICIPANT] selects participant sections. */
-#define ATTR_PAYER_PARTICIPANT 2
-#define PAYMENT_STRINGS (sizeof payment_strings / sizeof payment_strings[0])
-
-/* Bytes of each string attribute, NUL included: the largest of
- * payment.h's field sizes. */
-#define ATTR_BYTES HT_PAYMENT_REF_BYTES
-
-struct test_payment {
-	char id[HT_PAYMENT_ID_BYTES];
-	double amount;
-	double hour;
-	char attr[PAYMENT_STRINGS][ATTR_BYTES];
-};
-
-/* Where the schema wants what a line gives; SIZE_MAX: not in the schema. */
-struct test_map {
-	size_t amount, hour;
-	size_t attr[PAYMENT_STRINGS];
-};
-
-static void map_schema(const struct ht_rule_schema *s, struct test_map *m)
-{
-	enum ht_rule_type t;
-	if (ht_rule_schema_find(s, "amount", &t, &m->amount) ||
-	    t != HT_RULE_TYPE_NUMBER)
-		m->amount = SIZE_MAX;
-	if (ht_rule_schema_find(s, "hour", &t, &m->hour) ||
-	    t != HT_RULE_TYPE_NUMBER)
-		m->hour = SIZE_MAX;
-	for (size_t i = 0; i < PAYMENT_STRINGS; i++)
-		if (ht_rule_schema_find(s, payment_strings[i], &t, &m->attr[i]) ||
-		    t != HT_RULE_TYPE_STRING)
-			m->attr[i] = SIZE_MAX;
-}
-
-/* A string member of o into dst (size bytes); absent or null gives "". */
-static const char *get_string(json_t *o, const char *key, char *dst,
-			      size_t size, bool required)
-{
-	json_t *v = json_object_get(o, key);
-	dst[0] = '\0';
-	if (!v || json_is_null(v))
-		return required ? "missing" : NULL;
-	if (!json_is_string(v))
-		return "not a string";
-	size_t n = json_string_length(v);
-	if (n >= size)
-		return "too long";
-	memcpy(dst, json_string_value(v), n + 1);
-	if (strlen(dst) != n)
-		return "holds a NUL";
-	return NULL;
-}
-
-/* amount: a decimal string or a JSON integer of minor units, 1..2^53 (so
- * it is exact as the double rules compare). */
-static const char *get_amount(json_t *o, double *out)
-{
-	json_t *v = json_object_get(o, "amount");
-	uint64_t a = 0;
-	if (json_is_integer(v) && json_integer_value(v) > 0)
-		a = (uint64_t)json_integer_value(v);
-	else if (json_is_string(v) &&
-		 ht_u64_parse(json_string_value(v), json_string_length(v), &a))
-		a = 0;
-	if (a == 0 || a > (1ull << 53))
-		return "must be a positive integer of minor units up to 2^53";
-	*out = (double)a;
-	return NULL;
-}
-
-/* The hour of "YYYY-MM-DDTHH:MM:SS[.fff]Z" (or "+00:00" for "Z"). */
-static const char *get_hour(json_t *o, double *out)
-{
-	char ts[40];
-	const char *err = get_string(o, "ts", ts, sizeof ts, true);
-	if (err)
-		return err;
-	size_t n = strlen(ts);
-	bool utc = (n >= 20 && ts[n - 1] == 'Z') ||
-		   (n >= 25 && !strcmp(ts + n - 6, "+00:00"));
-	if (!utc || ts[4] != '-' || ts[7] != '-' || ts[10] != 'T' ||
-	    ts[13] != ':' || ts[16] != ':' || ts[11] < '0' || ts[11] > '2' ||
-	    ts[12] < '0' || ts[12] > '9' || (ts[11] - '0') * 10 + ts[12] - '0' > 23)
-		return "expected YYYY-MM-DDTHH:MM:SS[.fff]Z";
-	*out = (ts[11] - '0') * 10 + (ts[12] - '0');
-	return NULL;
-}
-
-/* Parse one line; false with the problem in msg. */
-static bool parse_payment(const char *line, size_t len, struct test_payment *p,
-			  char *msg, size_t msg_size)
-{
-	json_error_t jerr;
-	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	const char *field = NULL, *err = NULL;
-	if (!o || !json_is_object(o)) {
-		snprintf(msg, msg_size, "not a JSON object%s%.100s",
-			 o ? "" : ": ", o ? "" : jerr.text);
-		json_decref(o);
-		return false;
-	}
-	if ((err = get_string(o, "id", p->id, sizeof p->id, true)))
-		field = "id";
-	else if ((err = get_hour(o, &p->hour)))
-		field = "ts";
-	else if ((err = get_amount(o, &p->amount)))
-		field = "amount";
-	for (size_t i = 0; !err && i < PAYMENT_STRINGS; i++)
-		err = get_string(o, (field = payment_strings[i]), p->attr[i],
-				 ATTR_BYTES, false);
-	json_decref(o);
-	if (err)
-		snprintf(msg, msg_size, "%s: %s", field, err);
-	return !err;
-}
-
 /* ---- risk test: the run ---- */
 
 struct test_run {
 	struct ht_ruleset *rs;
-	struct test_map map;
-	size_t num_count, str_count;
-	double *num;
-	const char **str;
+	struct ht_risk_state *state;
+	float f[HT_FEATURE__COUNT];
+	double num[HT_FEATURE__COUNT];
 	struct ht_rule_hit *hits;
 	size_t *fired;     /* per rule */
 	size_t payments, malformed, errors;
@@ -405,17 +273,17 @@ static json_t *fired_json(const struct ht_rule_hit *h)
 	return f;
 }
 
-/* Evaluate one payment and print its line. */
-static bool test_one(struct test_run *t, const struct test_payment *p)
+/* Evaluate one payment against the history before it, record it, and
+ * print its line. */
+static bool test_one(struct test_run *t, const struct ht_payment *p)
 {
-	if (t->map.amount != SIZE_MAX)
-		t->num[t->map.amount] = p->amount;
-	if (t->map.hour != SIZE_MAX)
-		t->num[t->map.hour] = p->hour;
-	for (size_t i = 0; i < PAYMENT_STRINGS; i++)
-		if (t->map.attr[i] != SIZE_MAX)
-			t->str[t->map.attr[i]] = p->attr[i];
-	struct ht_rule_input in = {t->num, t->str, p->attr[ATTR_PAYER_PARTICIPANT]};
+	const char *str[HT_FEATURE_STR__COUNT];
+	ht_features_compute(t->state, p, t->f);
+	ht_features_update(t->state, p);
+	for (size_t i = 0; i < HT_FEATURE__COUNT; i++)
+		t->num[i] = t->f[i];
+	ht_feature_strings(p, str);
+	struct ht_rule_input in = {t->num, str, p->payer_participant};
 	struct ht_rule_outcome out;
 	enum ht_err err = ht_rules_eval(t->rs, &in, t->hits,
 					ht_rules_count(t->rs), &out);
@@ -486,8 +354,8 @@ static int test_lines(struct test_run *t, FILE *in)
 		const char *line;
 		size_t len;
 		uint64_t no;
-		char msg[160];
-		struct test_payment p;
+		char msg[256];
+		struct ht_payment p;
 		bool ok = true;
 		enum ht_err err = ht_line_reader_next(lr, &line, &len, &no);
 		if (err == HT_ERR_NOT_FOUND)
@@ -500,7 +368,7 @@ static int test_lines(struct test_run *t, FILE *in)
 			ok = test_malformed(t, no, "line too long");
 		else if (len == 0)
 			continue;
-		else if (!parse_payment(line, len, &p, msg, sizeof msg))
+		else if (ht_payment_parse(line, len, &p, msg, sizeof msg))
 			ok = test_malformed(t, no, msg);
 		else
 			ok = test_one(t, &p);
@@ -517,15 +385,18 @@ static int test_lines(struct test_run *t, FILE *in)
 
 static int test_run(struct test_run *t, const char *events)
 {
-	const struct ht_rule_schema *s = risk_rules_schema();
 	size_t n = ht_rules_count(t->rs);
-	t->num = calloc(s->num_count + 1, sizeof *t->num);
-	t->str = calloc(s->str_count + 1, sizeof *t->str);
 	t->hits = calloc(n + 1, sizeof *t->hits);
 	t->fired = calloc(n + 1, sizeof *t->fired);
-	if (!t->num || !t->str || !t->hits || !t->fired)
+	if (!t->hits || !t->fired)
 		return ht_cli_fail("risk test", "out of memory");
-	map_schema(s, &t->map);
+	struct ht_risk_config cfg = {.hash_seed = HT_CLI_RISK_HASH_SEED};
+	cfg.bytes_max = ht_cli_state_bytes("risk test",
+					   strcmp(events, "-") ? events : NULL,
+					   NULL);
+	if (ht_risk_state_open(&cfg, &t->state))
+		return ht_cli_fail("risk test", "cannot allocate the features"
+				   " state (%zu bytes)", cfg.bytes_max);
 	FILE *in = strcmp(events, "-") ? fopen(events, "rb") : stdin;
 	if (!in)
 		return ht_cli_fail("risk test", "cannot open %s", events);
@@ -557,13 +428,12 @@ int ht_cmd_risk_test(int argc, char **argv)
 		return 2;
 	}
 	struct test_run t = {0};
-	int rc = load_rules("risk test", argv[optind], risk_rules_schema(),
+	int rc = ht_cli_load_rules("risk test", argv[optind], risk_rules_schema(),
 			    &t.rs);
 	if (rc < 0)
 		rc = test_run(&t, argv[optind + 1]);
 	ht_rules_release(t.rs);
-	free(t.num);
-	free(t.str);
+	ht_risk_state_close(t.state);
 	free(t.hits);
 	free(t.fired);
 	return rc;

@@ -1,7 +1,7 @@
 /*
  * fuzz_rules.c — rule files are outside input (operators write them, the
  * API will accept uploads): any bytes through ht_rules_parse with the
- * provisional schema. Checked: the parser answers HT_OK, HT_ERR_INVALID or
+ * feature catalogue (ht_risk_rule_schema). Checked: the parser answers HT_OK, HT_ERR_INVALID or
  * HT_ERR_LIMIT and never aborts; a failure leaves no rule set and lists at
  * least one error, each at a line and column inside the input; a success
  * has no errors, its rules are described consistently, and evaluating it
@@ -17,12 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "huitong/risk.h"
 #include "huitong/rules.h"
 
 #define CHECK(e) ((e) ? (void)0 : abort())
 
-#define NUM_MAX 64
-#define STR_MAX 16
+#define NUM_MAX HT_FEATURE__COUNT
+#define STR_MAX HT_FEATURE_STR__COUNT
 #define HITS 8
 
 /* Feature values a few bytes of input pick. */
@@ -93,7 +94,7 @@ static void eval_once(const struct ht_ruleset *rs,
 static void evaluate(const struct ht_ruleset *rs, const uint8_t *data,
 		     size_t size)
 {
-	const struct ht_rule_schema *s = ht_rules_schema_provisional();
+	const struct ht_rule_schema *s = ht_risk_rule_schema();
 	CHECK(s->num_count <= NUM_MAX && s->str_count <= STR_MAX);
 	double num[NUM_MAX];
 	const char *str[STR_MAX];
@@ -126,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ht_ruleset *rs = (struct ht_ruleset *)1;
 	struct ht_rules_diag d;
 	enum ht_err err = ht_rules_parse((const char *)data, size,
-					 ht_rules_schema_provisional(), &rs, &d);
+					 ht_risk_rule_schema(), &rs, &d);
 	CHECK(err == HT_OK || err == HT_ERR_INVALID || err == HT_ERR_LIMIT);
 	CHECK(d.count <= HT_RULES_DIAG_MAX);
 	if (err) {

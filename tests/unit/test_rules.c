@@ -21,14 +21,15 @@
 
 #include <cmocka.h>
 
+#include "huitong/risk.h"
 #include "huitong/rules.h"
 
 /* ---- helpers ---- */
 
-#define NUM_MAX 64
-#define STR_MAX 16
+#define NUM_MAX HT_FEATURE__COUNT
+#define STR_MAX HT_FEATURE_STR__COUNT
 
-/* One payment's features over the provisional schema. */
+/* One payment's features over the feature catalogue (ht_risk_rule_schema). */
 struct feats {
 	double num[NUM_MAX];
 	const char *str[STR_MAX];
@@ -37,7 +38,7 @@ struct feats {
 
 static const struct ht_rule_schema *schema(void)
 {
-	return ht_rules_schema_provisional();
+	return ht_risk_rule_schema();
 }
 
 static void set_num(struct feats *f, const char *name, double v)
