@@ -79,6 +79,23 @@ void ht_hex_encode(const uint8_t *in, size_t n, char *out);
 enum ht_err ht_hex_decode(const char *in, size_t in_len, uint8_t *out,
 			  size_t out_size, size_t *out_len);
 
+/*
+ * Length of the valid UTF-8 sequence at s[0..n) (1..4; n >= 1), or 0 when
+ * the bytes there are not one: a bad lead byte, a bad or missing
+ * continuation, an overlong form, a surrogate, a code point above
+ * U+10FFFF.
+ */
+size_t ht_utf8_seq_len(const unsigned char *s, size_t n);
+
+/*
+ * Write a printf-formatted message into err (err_size bytes, NUL
+ * terminated, truncated to fit; nothing when err is NULL or err_size 0)
+ * and return code: the one-line error reporting of functions that take
+ * (char *err, size_t err_size).
+ */
+enum ht_err ht_fail(char *err, size_t err_size, enum ht_err code,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Monotonic and wall clocks in nanoseconds. */
 uint64_t ht_now_monotonic_ns(void);
 uint64_t ht_now_wall_ns(void);

@@ -241,46 +241,13 @@ static void put_dec_string(struct ht_buf *b, ht_u128 v)
 	put(b, tmp, n);
 }
 
-/*
- * Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes
- * there are not one (bad lead byte, bad or missing continuation, overlong
- * form, surrogate, above U+10FFFF).
- */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	uint32_t cp, min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, cp = c & 0x1f, min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, cp = c & 0x0f, min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, cp = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* Length of the leading bytes of s[0..n) that go into a JSON string as
  * they are: valid UTF-8 except control characters, '"' and '\\'. */
 static size_t plain_run(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
-		size_t k = utf8_seq_len(s + i, n - i);
+		size_t k = ht_utf8_seq_len(s + i, n - i);
 		if (k == 0 ||
 		    (k == 1 && (s[i] < 0x20 || s[i] == '"' || s[i] == '\\')))
 			break;

@@ -19,34 +19,6 @@
 
 /* ---- bodies and paths ----------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), 0 when invalid
- * (overlong forms, surrogates and code points above U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	uint32_t cp, min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, cp = c & 0x1f, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, cp = c & 0x0f, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, cp = c & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 /* user_data goes through JSON: valid UTF-8 without NUL (the JSONL parser
  * refuses \u0000), so it reads back as the same bytes. */
@@ -56,7 +28,7 @@ static bool user_data_ok(const char *d, size_t n)
 	if (n > HT_USER_DATA_BYTES_MAX)
 		return false;
 	for (size_t i = 0; i < n;) {
-		size_t k = utf8_len(u + i, n - i);
+		size_t k = ht_utf8_seq_len(u + i, n - i);
 		if (k == 0 || u[i] == 0)
 			return false;
 		i += k;

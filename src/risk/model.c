@@ -87,20 +87,6 @@ struct ht_model {
 	uint8_t checksum[CHECKSUM_BYTES];
 };
 
-static enum ht_err fail(char *err, size_t err_size, enum ht_err code,
-			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static enum ht_err fail(char *err, size_t err_size, enum ht_err code,
-			const char *fmt, ...)
-{
-	if (err && err_size) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, err_size, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 /* ---- scoring ---------------------------------------------------------- */
 
@@ -212,13 +198,13 @@ enum ht_err ht_model_bind(const struct ht_model *m, const char *const *names,
 			  size_t err_size)
 {
 	if (name_count && !names)
-		return fail(err, err_size, HT_ERR_INVALID, "no feature names");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "no feature names");
 	if (name_count > UINT32_MAX)
-		return fail(err, err_size, HT_ERR_LIMIT,
+		return ht_fail(err, err_size, HT_ERR_LIMIT,
 			    "%zu catalogue features is too many", name_count);
 	for (size_t j = 0; j < name_count; j++)
 		if (!names[j])
-			return fail(err, err_size, HT_ERR_INVALID,
+			return ht_fail(err, err_size, HT_ERR_INVALID,
 				    "catalogue feature %zu has no name", j);
 	/* Quadratic, at most 1024 x catalogue string compares, once per
 	 * model load: not worth a hash table. */
@@ -227,7 +213,7 @@ enum ht_err ht_model_bind(const struct ht_model *m, const char *const *names,
 		while (j < name_count && strcmp(names[j], m->names[i]))
 			j++;
 		if (j == name_count)
-			return fail(err, err_size, HT_ERR_NOT_FOUND,
+			return ht_fail(err, err_size, HT_ERR_NOT_FOUND,
 				    "model column %u '%s' is not in the feature "
 				    "catalogue", i, m->names[i]);
 		map[i] = (uint32_t)j;
@@ -367,38 +353,38 @@ static enum ht_err check_header(struct reader *r, size_t len, char *err,
 	uint8_t magic[HT_MODEL_MAGIC_BYTES];
 	if (len < sizeof magic &&
 	    (len == 0 || !memcmp(r->p, HT_MODEL_MAGIC, len)))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "truncated: %zu bytes end inside the magic", len);
 	if (!get_bytes(r, magic, sizeof magic) ||
 	    memcmp(magic, HT_MODEL_MAGIC, sizeof magic))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "not a huitong model file (bad magic)");
 	uint32_t format, objective;
 	uint64_t declared;
 	if (!get_u32(r, &format) || !get_u32(r, &objective) ||
 	    !get_le(r, 8, &declared))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "truncated: %zu bytes end inside the header", len);
 	if (format != HT_MODEL_FORMAT_VERSION)
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "model format version %u (this build reads %u)",
 			    format, HT_MODEL_FORMAT_VERSION);
 	if (objective != HT_MODEL_OBJECTIVE_BINARY_LOGISTIC)
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "objective %u (this build scores only %u, "
 			    "binary:logistic)", objective,
 			    HT_MODEL_OBJECTIVE_BINARY_LOGISTIC);
 	if (declared > len)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "truncated: the header says %llu bytes, the file "
 			    "has %zu", (unsigned long long)declared, len);
 	if (declared < len)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "%zu bytes of trailing data after the %llu the "
 			    "header declares", len - (size_t)declared,
 			    (unsigned long long)declared);
 	if (len < HEADER_FIXED_BYTES + BODY_FIXED_BYTES + CHECKSUM_BYTES)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "truncated: %zu bytes is shorter than any model",
 			    len);
 	return HT_OK;
@@ -411,9 +397,9 @@ static enum ht_err check_checksum(const uint8_t *buf, size_t len,
 	uint8_t sum[CHECKSUM_BYTES];
 	enum ht_err e = ht_hash(HT_HASH_SM3, buf, len - CHECKSUM_BYTES, sum);
 	if (e)
-		return fail(err, err_size, e, "SM3: %s", ht_strerror(e));
+		return ht_fail(err, err_size, e, "SM3: %s", ht_strerror(e));
 	if (memcmp(sum, buf + len - CHECKSUM_BYTES, CHECKSUM_BYTES))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "checksum mismatch: the file is corrupted");
 	memcpy(out, sum, CHECKSUM_BYTES);
 	return HT_OK;
@@ -425,29 +411,29 @@ static enum ht_err read_counts(struct reader *r, struct ht_model *m,
 {
 	bool ok = false;
 	if (!get_text(r, m->version, false, &ok))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "truncated inside the version string");
 	if (!ok)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "the version string is empty, longer than %u bytes "
 			    "or not printable ASCII", HT_MODEL_NAME_BYTES_MAX);
 	if (!get_f32(r, &m->base_margin) || !get_u32(r, &m->feature_count) ||
 	    !get_u32(r, &m->tree_count))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "truncated before the feature and tree counts");
 	if (!isfinite(m->base_margin))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "the base margin is not finite");
 	if (m->feature_count == 0)
-		return fail(err, err_size, HT_ERR_CORRUPT, "no features");
+		return ht_fail(err, err_size, HT_ERR_CORRUPT, "no features");
 	if (m->feature_count > HT_MODEL_FEATURES_MAX)
-		return fail(err, err_size, HT_ERR_LIMIT,
+		return ht_fail(err, err_size, HT_ERR_LIMIT,
 			    "%u features (at most %u)", m->feature_count,
 			    HT_MODEL_FEATURES_MAX);
 	if (m->tree_count == 0)
-		return fail(err, err_size, HT_ERR_CORRUPT, "no trees");
+		return ht_fail(err, err_size, HT_ERR_CORRUPT, "no trees");
 	if (m->tree_count > HT_MODEL_TREES_MAX)
-		return fail(err, err_size, HT_ERR_LIMIT, "%u trees (at most %u)",
+		return ht_fail(err, err_size, HT_ERR_LIMIT, "%u trees (at most %u)",
 			    m->tree_count, HT_MODEL_TREES_MAX);
 	return HT_OK;
 }
@@ -462,10 +448,10 @@ static enum ht_err read_names(struct reader *r, struct ht_model *m,
 	for (uint32_t i = 0; i < m->feature_count; i++) {
 		bool ok = false;
 		if (!get_text(r, name, true, &ok))
-			return fail(err, err_size, HT_ERR_CORRUPT,
+			return ht_fail(err, err_size, HT_ERR_CORRUPT,
 				    "truncated inside feature name %u", i);
 		if (!ok)
-			return fail(err, err_size, HT_ERR_CORRUPT,
+			return ht_fail(err, err_size, HT_ERR_CORRUPT,
 				    "feature name %u is empty, longer than %u "
 				    "bytes or has characters outside printable "
 				    "ASCII without space , \" \\", i,
@@ -473,7 +459,7 @@ static enum ht_err read_names(struct reader *r, struct ht_model *m,
 		/* At most 1024 names: the quadratic check is ~0.5M compares. */
 		for (uint32_t j = 0; j < i; j++)
 			if (!strcmp(m->names[j], name))
-				return fail(err, err_size, HT_ERR_CORRUPT,
+				return ht_fail(err, err_size, HT_ERR_CORRUPT,
 					    "feature name '%s' appears twice "
 					    "(columns %u and %u)", name, j, i);
 		m->names[i] = strdup(name);
@@ -494,18 +480,18 @@ static enum ht_err count_nodes(struct reader r, const struct ht_model *m,
 	for (uint32_t t = 0; t < m->tree_count; t++) {
 		uint32_t n;
 		if (!get_u32(&r, &n))
-			return fail(err, err_size, HT_ERR_CORRUPT,
+			return ht_fail(err, err_size, HT_ERR_CORRUPT,
 				    "truncated: tree %u of %u is missing", t,
 				    m->tree_count);
 		if (n == 0)
-			return fail(err, err_size, HT_ERR_CORRUPT,
+			return ht_fail(err, err_size, HT_ERR_CORRUPT,
 				    "tree %u has no nodes", t);
 		if (n > HT_MODEL_NODES_MAX)
-			return fail(err, err_size, HT_ERR_LIMIT,
+			return ht_fail(err, err_size, HT_ERR_LIMIT,
 				    "tree %u has %u nodes (at most %u)", t, n,
 				    HT_MODEL_NODES_MAX);
 		if (r.left / NODE_BYTES < n)
-			return fail(err, err_size, HT_ERR_CORRUPT,
+			return ht_fail(err, err_size, HT_ERR_CORRUPT,
 				    "truncated inside tree %u (%u nodes)", t, n);
 		r.p += (size_t)n * NODE_BYTES;
 		r.left -= (size_t)n * NODE_BYTES;
@@ -514,7 +500,7 @@ static enum ht_err count_nodes(struct reader r, const struct ht_model *m,
 			*largest = n;
 	}
 	if (r.left)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "%zu unexpected bytes after the last tree", r.left);
 	*total = sum;
 	return HT_OK;
@@ -558,26 +544,26 @@ static enum ht_err check_split(uint32_t t, uint32_t i, uint32_t n,
 	const uint32_t child[2] = {f->left, f->right};
 	const char *side[2] = {"left", "right"};
 	if (f->feature >= features)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "tree %u node %u: feature %u out of range (the "
 			    "model has %u)", t, i, f->feature, features);
 	if (f->left == f->right)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "tree %u node %u: both children are node %u", t, i,
 			    f->left);
 	for (int k = 0; k < 2; k++) {
 		if (child[k] <= i || child[k] >= n)
-			return fail(err, err_size, HT_ERR_CORRUPT,
+			return ht_fail(err, err_size, HT_ERR_CORRUPT,
 				    "tree %u node %u: %s child %u is out of "
 				    "range or does not point forward (must be "
 				    "> %u and < %u; a backward link would be a "
 				    "cycle)", t, i, side[k], child[k], i, n);
 		if (depth1[child[k]])
-			return fail(err, err_size, HT_ERR_CORRUPT,
+			return ht_fail(err, err_size, HT_ERR_CORRUPT,
 				    "tree %u node %u has two parents", t,
 				    child[k]);
 		if (depth1[i] > HT_MODEL_DEPTH_MAX)
-			return fail(err, err_size, HT_ERR_LIMIT,
+			return ht_fail(err, err_size, HT_ERR_LIMIT,
 				    "tree %u is deeper than %u", t,
 				    HT_MODEL_DEPTH_MAX);
 		depth1[child[k]] = (uint8_t)(depth1[i] + 1);
@@ -593,18 +579,18 @@ static enum ht_err check_node(uint32_t t, uint32_t i, uint32_t n,
 {
 	bool leaf = f->left == 0;
 	if (!depth1[i])
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "tree %u node %u is not reachable from the root",
 			    t, i);
 	if ((f->flags & ~NODE_FLAG_DEFAULT_LEFT) || f->zero)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "tree %u node %u: unknown flag bits", t, i);
 	if (!isfinite(f->value))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "tree %u node %u: %s is not finite", t, i,
 			    leaf ? "leaf value" : "threshold");
 	if (leaf && (f->right || f->feature || f->flags))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "tree %u node %u: a leaf (left 0) with a right "
 			    "child, feature or default direction", t, i);
 	if (!leaf)
@@ -736,9 +722,9 @@ enum ht_err ht_model_load_buffer(const void *buf, size_t len,
 	if (err && err_size)
 		err[0] = '\0';
 	if (!out || (!buf && len))
-		return fail(err, err_size, HT_ERR_INVALID, "no model given");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "no model given");
 	if (len > HT_MODEL_FILE_BYTES_MAX)
-		return fail(err, err_size, HT_ERR_LIMIT,
+		return ht_fail(err, err_size, HT_ERR_LIMIT,
 			    "%zu bytes is larger than any model (at most %u)",
 			    len, HT_MODEL_FILE_BYTES_MAX);
 	struct reader r = {buf, len};
@@ -747,7 +733,7 @@ enum ht_err ht_model_load_buffer(const void *buf, size_t len,
 		return e;
 	struct ht_model *m = calloc(1, sizeof *m);
 	if (!m)
-		return fail(err, err_size, HT_ERR_NOMEM, "out of memory");
+		return ht_fail(err, err_size, HT_ERR_NOMEM, "out of memory");
 	/* The checksum before the structure: a flipped bit reads as
 	 * corruption, not as whatever structural fault it happens to cause. */
 	e = check_checksum(buf, len, m->checksum, err, err_size);
@@ -759,7 +745,7 @@ enum ht_err ht_model_load_buffer(const void *buf, size_t len,
 	if (!e)
 		e = read_trees(&r, m, err, err_size);
 	if (e == HT_ERR_NOMEM)
-		fail(err, err_size, e, "out of memory");
+		ht_fail(err, err_size, e, "out of memory");
 	if (e) {
 		ht_model_destroy(m);
 		return e;
@@ -776,17 +762,17 @@ static enum ht_err read_file(const char *path, uint8_t **buf, size_t *len,
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		return fail(err, err_size, HT_ERR_IO, "%s: %s", path,
+		return ht_fail(err, err_size, HT_ERR_IO, "%s: %s", path,
 			    strerror(errno));
 	struct stat st;
 	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
 		fclose(f);
-		return fail(err, err_size, HT_ERR_IO, "%s: not a regular file",
+		return ht_fail(err, err_size, HT_ERR_IO, "%s: not a regular file",
 			    path);
 	}
 	if ((uint64_t)st.st_size > HT_MODEL_FILE_BYTES_MAX) {
 		fclose(f);
-		return fail(err, err_size, HT_ERR_LIMIT,
+		return ht_fail(err, err_size, HT_ERR_LIMIT,
 			    "%s: %lld bytes is larger than any model (at most "
 			    "%u)", path, (long long)st.st_size,
 			    HT_MODEL_FILE_BYTES_MAX);
@@ -795,14 +781,14 @@ static enum ht_err read_file(const char *path, uint8_t **buf, size_t *len,
 	*buf = malloc(size ? size : 1);
 	if (!*buf) {
 		fclose(f);
-		return fail(err, err_size, HT_ERR_NOMEM, "out of memory");
+		return ht_fail(err, err_size, HT_ERR_NOMEM, "out of memory");
 	}
 	*len = fread(*buf, 1, size, f);
 	bool bad = ferror(f) || *len != size;
 	fclose(f);
 	if (bad) {
 		free(*buf);
-		return fail(err, err_size, HT_ERR_IO, "%s: read failed", path);
+		return ht_fail(err, err_size, HT_ERR_IO, "%s: read failed", path);
 	}
 	return HT_OK;
 }
@@ -811,7 +797,7 @@ enum ht_err ht_model_load(const char *path, struct ht_model **out, char *err,
 			  size_t err_size)
 {
 	if (!path || !out)
-		return fail(err, err_size, HT_ERR_INVALID, "no model path");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "no model path");
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	enum ht_err e = read_file(path, &buf, &len, err, err_size);
@@ -872,15 +858,15 @@ static enum ht_err spec_size(const struct ht_model_spec *s, size_t *body_bytes,
 {
 	if (s->feature_count > HT_MODEL_FEATURES_MAX ||
 	    s->tree_count > HT_MODEL_TREES_MAX)
-		return fail(err, err_size, HT_ERR_LIMIT,
+		return ht_fail(err, err_size, HT_ERR_LIMIT,
 			    "%zu features and %zu trees (at most %u and %u)",
 			    s->feature_count, s->tree_count,
 			    HT_MODEL_FEATURES_MAX, HT_MODEL_TREES_MAX);
 	if ((s->feature_count && !s->feature_names) ||
 	    (s->tree_count && !s->trees))
-		return fail(err, err_size, HT_ERR_INVALID, "incomplete spec");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "incomplete spec");
 	if (s->version && !text_ok(s->version, strlen(s->version), false))
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "version '%s': 1 to %u printable ASCII characters "
 			    "without \" or \\", s->version,
 			    HT_MODEL_NAME_BYTES_MAX);
@@ -888,7 +874,7 @@ static enum ht_err spec_size(const struct ht_model_spec *s, size_t *body_bytes,
 	for (size_t i = 0; i < s->feature_count; i++) {
 		const char *name = s->feature_names[i];
 		if (!name || !text_ok(name, strlen(name), true))
-			return fail(err, err_size, HT_ERR_INVALID,
+			return ht_fail(err, err_size, HT_ERR_INVALID,
 				    "feature name %zu: 1 to %u printable ASCII "
 				    "characters without space , \" \\", i,
 				    HT_MODEL_NAME_BYTES_MAX);
@@ -897,12 +883,12 @@ static enum ht_err spec_size(const struct ht_model_spec *s, size_t *body_bytes,
 	for (size_t t = 0; t < s->tree_count; t++) {
 		if (s->trees[t].node_count > HT_MODEL_NODES_MAX ||
 		    (s->trees[t].node_count && !s->trees[t].nodes))
-			return fail(err, err_size, HT_ERR_LIMIT,
+			return ht_fail(err, err_size, HT_ERR_LIMIT,
 				    "tree %zu has %zu nodes (at most %u)", t,
 				    s->trees[t].node_count, HT_MODEL_NODES_MAX);
 		n += 4 + s->trees[t].node_count * NODE_BYTES;
 		if (n > HT_MODEL_FILE_BYTES_MAX)
-			return fail(err, err_size, HT_ERR_LIMIT,
+			return ht_fail(err, err_size, HT_ERR_LIMIT,
 				    "the model is larger than %u bytes",
 				    HT_MODEL_FILE_BYTES_MAX);
 	}
@@ -951,7 +937,7 @@ enum ht_err ht_model_encode(const struct ht_model_spec *spec, uint8_t **out,
 			    size_t *out_len, char *err, size_t err_size)
 {
 	if (!spec || !out || !out_len)
-		return fail(err, err_size, HT_ERR_INVALID, "no spec");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "no spec");
 	size_t body = 0;
 	enum ht_err e = spec_size(spec, &body, err, err_size);
 	if (e)
@@ -962,7 +948,7 @@ enum ht_err ht_model_encode(const struct ht_model_spec *spec, uint8_t **out,
 	size_t len = HEADER_FIXED_BYTES + vlen + body + CHECKSUM_BYTES;
 	uint8_t *buf = calloc(1, len);
 	if (!buf)
-		return fail(err, err_size, HT_ERR_NOMEM, "out of memory");
+		return ht_fail(err, err_size, HT_ERR_NOMEM, "out of memory");
 	/* The body first, at its final place, so a derived version can
 	 * hash it. */
 	uint8_t *body_at = buf + HEADER_FIXED_BYTES + vlen;
@@ -988,7 +974,7 @@ enum ht_err ht_model_encode(const struct ht_model_spec *spec, uint8_t **out,
 	}
 	if (e) {
 		free(buf);
-		return fail(err, err_size, e, "SM3: %s", ht_strerror(e));
+		return ht_fail(err, err_size, e, "SM3: %s", ht_strerror(e));
 	}
 	/* Read it back: whatever we write, we can load. */
 	struct ht_model *m;

@@ -259,34 +259,6 @@ static char *put_u64(char *p, uint64_t v)
 	return p + n;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4) or 0 (bad lead or
- * continuation byte, overlong form, surrogate, above U+10FFFF). */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	uint32_t cp, min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, cp = c & 0x1f, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, cp = c & 0x0f, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, cp = c & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 static bool is_control(unsigned char c)
 {
@@ -318,7 +290,7 @@ static char *put_field(char *p, const char *s, size_t size, bool required)
 			continue;
 		}
 		size_t k = is_control((unsigned char)c) ? 0
-							: utf8_seq_len(u + i, n - i);
+							: ht_utf8_seq_len(u + i, n - i);
 		if (!k)
 			return NULL;
 		memcpy(p, u + i, k);
@@ -458,20 +430,6 @@ static const char *const label_keys[LK__COUNT] = {"id", "fraud", "type"};
 
 #define KEYS_MAX PK__COUNT
 
-static enum ht_err fail(char *err, size_t err_size, enum ht_err code,
-			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static enum ht_err fail(char *err, size_t err_size, enum ht_err code,
-			const char *fmt, ...)
-{
-	if (err && err_size) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, err_size, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 /* A value as it may be quoted in a message: printable ASCII, at most
  * QUOTE_BYTES_MAX bytes, '?' for anything else, "..." when cut. */
@@ -642,7 +600,7 @@ static enum ht_err prescan(const char *s, size_t len, char *err,
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
 		if (c == '\0')
-			return fail(err, err_size, HT_ERR_INVALID,
+			return ht_fail(err, err_size, HT_ERR_INVALID,
 				    "invalid JSON: NUL byte (byte %zu)", i + 1);
 		if (in_string) {
 			if (c == '\\')
@@ -653,7 +611,7 @@ static enum ht_err prescan(const char *s, size_t len, char *err,
 			in_string = true;
 		} else if (c == '{' || c == '[') {
 			if (++depth > HT_JSON_DEPTH_MAX)
-				return fail(err, err_size, HT_ERR_LIMIT,
+				return ht_fail(err, err_size, HT_ERR_LIMIT,
 					    "JSON nested deeper than %d (byte %zu)",
 					    HT_JSON_DEPTH_MAX, i + 1);
 		} else if ((c == '}' || c == ']') && depth) {
@@ -696,9 +654,9 @@ static enum ht_err read_values(const char *line, size_t len,
 {
 	*tree = NULL;
 	if (!line)
-		return fail(err, err_size, HT_ERR_INVALID, "no line");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "no line");
 	if (len > HT_PAYMENT_LINE_BYTES_MAX)
-		return fail(err, err_size, HT_ERR_LIMIT,
+		return ht_fail(err, err_size, HT_ERR_LIMIT,
 			    "line longer than %d bytes", HT_PAYMENT_LINE_BYTES_MAX);
 	if (fast_scan(line, len, keys, nkeys, vals))
 		return HT_OK;
@@ -710,13 +668,13 @@ static enum ht_err read_values(const char *line, size_t len,
 			       &je);
 	if (!j) {
 		if (json_error_code(&je) == json_error_out_of_memory)
-			return fail(err, err_size, HT_ERR_NOMEM, "out of memory");
-		return fail(err, err_size, HT_ERR_INVALID,
+			return ht_fail(err, err_size, HT_ERR_NOMEM, "out of memory");
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "invalid JSON: %s (byte %d)", je.text, je.position);
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "expected a JSON object");
 	}
 	for (unsigned k = 0; k < nkeys; k++)
@@ -736,19 +694,19 @@ static enum ht_err get_string(const struct jv *v, const char *key,
 	if (v->kind == JV_ABSENT || v->kind == JV_NULL) {
 		if (!required)
 			return HT_OK;
-		return fail(err, err_size, HT_ERR_INVALID, "%s: missing", key);
+		return ht_fail(err, err_size, HT_ERR_INVALID, "%s: missing", key);
 	}
 	if (v->kind != JV_STRING)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "%s: expected a string", key);
 	if (v->n >= size)
-		return fail(err, err_size, HT_ERR_LIMIT,
+		return ht_fail(err, err_size, HT_ERR_LIMIT,
 			    "%s: longer than %zu bytes", key, size - 1);
 	if (v->n == 0 && required)
-		return fail(err, err_size, HT_ERR_INVALID, "%s: empty", key);
+		return ht_fail(err, err_size, HT_ERR_INVALID, "%s: empty", key);
 	for (size_t i = 0; i < v->n; i++)
 		if (is_control((unsigned char)v->s[i]))
-			return fail(err, err_size, HT_ERR_INVALID,
+			return ht_fail(err, err_size, HT_ERR_INVALID,
 				    "%s: control character at byte %zu", key,
 				    i + 1);
 	memcpy(out, v->s, v->n);
@@ -760,30 +718,30 @@ static enum ht_err get_amount(const struct jv *v, uint64_t *out, char *err,
 			      size_t err_size)
 {
 	if (v->kind == JV_ABSENT)
-		return fail(err, err_size, HT_ERR_INVALID, "amount: missing");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "amount: missing");
 	if (v->kind == JV_INT) {
 		if (v->i <= 0)
-			return fail(err, err_size, HT_ERR_INVALID,
+			return ht_fail(err, err_size, HT_ERR_INVALID,
 				    "amount: must be > 0");
 		*out = (uint64_t)v->i;
 		return HT_OK;
 	}
 	if (v->kind != JV_STRING)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "amount: expected a decimal string or an integer"
 			    " of minor units");
 	char q[QUOTE_BYTES_MAX + 4];
 	quote(v->s, v->n, q);
 	enum ht_err e = ht_u64_parse(v->s, v->n, out);
 	if (e == HT_ERR_LIMIT)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "amount: '%s' is above 2^64-1", q);
 	if (e)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "amount: '%s' is not a decimal integer of minor"
 			    " units", q);
 	if (*out == 0)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "amount: must be > 0");
 	return HT_OK;
 }
@@ -810,7 +768,7 @@ static enum ht_err get_name(const struct jv *v, const char *key, char *out,
 	if (e && v->kind == JV_STRING) {
 		char q[QUOTE_BYTES_MAX + 4];
 		quote(v->s, v->n, q);
-		return fail(err, err_size, HT_ERR_INVALID, "%s: '%s' %s", key, q,
+		return ht_fail(err, err_size, HT_ERR_INVALID, "%s: '%s' %s", key, q,
 			    expected);
 	}
 	return e;
@@ -909,9 +867,9 @@ static enum ht_err label_fields(const struct jv *v, struct ht_label *l,
 	if (e)
 		return e;
 	if (v[LK_FRAUD].kind == JV_ABSENT)
-		return fail(err, err_size, HT_ERR_INVALID, "fraud: missing");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "fraud: missing");
 	if (v[LK_FRAUD].kind != JV_TRUE && v[LK_FRAUD].kind != JV_FALSE)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "fraud: expected true or false");
 	l->fraud = v[LK_FRAUD].kind == JV_TRUE;
 	e = get_name(&v[LK_TYPE], "type", name, ok_fraud_type, &l->type,
@@ -920,7 +878,7 @@ static enum ht_err label_fields(const struct jv *v, struct ht_label *l,
 	if (e)
 		return e;
 	if (l->fraud != (l->type != HT_FRAUD_NONE))
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "type: '%s' contradicts fraud %s", name,
 			    l->fraud ? "true" : "false");
 	return HT_OK;

@@ -38,26 +38,12 @@
 /* XGBoost's JSON model read back: ~10 KB per depth-6 tree. */
 #define XGB_JSON_BYTES_MAX ((size_t)1 << 31)
 
-static enum ht_err fail(char *err, size_t err_size, enum ht_err code,
-			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static enum ht_err fail(char *err, size_t err_size, enum ht_err code,
-			const char *fmt, ...)
-{
-	if (err && err_size) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, err_size, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 /* An XGBoost call failed: its own message, prefixed by what we did. */
 static enum ht_err xgb_fail(char *err, size_t err_size, const char *what)
 {
 	const char *why = XGBGetLastError();
-	return fail(err, err_size, HT_ERR_CORRUPT, "XGBoost %s: %s", what,
+	return ht_fail(err, err_size, HT_ERR_CORRUPT, "XGBoost %s: %s", what,
 		    why && *why ? why : "failed");
 }
 
@@ -88,27 +74,27 @@ enum ht_err ht_train_params_check(const struct ht_train_params *p, char *err,
 				  size_t err_size)
 {
 	if (!p)
-		return fail(err, err_size, HT_ERR_INVALID, "no parameters");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "no parameters");
 	if (p->rounds < 1 || p->rounds > HT_MODEL_TREES_MAX)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "rounds %u: 1 to %u", p->rounds, HT_MODEL_TREES_MAX);
 	if (p->max_depth < 1 || p->max_depth > HT_TRAIN_DEPTH_MAX)
-		return fail(err, err_size, HT_ERR_INVALID, "depth %u: 1 to %u",
+		return ht_fail(err, err_size, HT_ERR_INVALID, "depth %u: 1 to %u",
 			    p->max_depth, HT_TRAIN_DEPTH_MAX);
 	if (!unit_interval(p->eta) || !unit_interval(p->subsample) ||
 	    !unit_interval(p->colsample_bytree))
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "eta, subsample and colsample must be in (0, 1]");
 	if (!(p->min_child_weight >= 0.0 && p->min_child_weight <= 1e9) ||
 	    !(p->scale_pos_weight >= 0.0 && p->scale_pos_weight <= 1e9))
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "min_child_weight and scale_pos_weight must be in "
 			    "[0, 1e9]");
 	if (p->max_bin < 2 || p->max_bin > 65536)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "max_bin %u: 2 to 65536", p->max_bin);
 	if (p->nthread < 1 || p->nthread > HT_TRAIN_THREADS_MAX)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "nthread %u: 1 to %u", p->nthread,
 			    HT_TRAIN_THREADS_MAX);
 	return HT_OK;
@@ -118,16 +104,16 @@ static enum ht_err check_shape(const float *X, size_t rows, size_t cols,
 			       char *err, size_t err_size)
 {
 	if (!X || rows == 0 || cols == 0)
-		return fail(err, err_size, HT_ERR_INVALID, "an empty matrix");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "an empty matrix");
 	if (rows > HT_TRAIN_ROWS_MAX || cols > HT_MODEL_FEATURES_MAX ||
 	    rows > HT_TRAIN_CELLS_MAX / cols)
-		return fail(err, err_size, HT_ERR_LIMIT,
+		return ht_fail(err, err_size, HT_ERR_LIMIT,
 			    "%zu rows x %zu columns (at most %u rows, %u "
 			    "columns, %zu cells)", rows, cols, HT_TRAIN_ROWS_MAX,
 			    HT_MODEL_FEATURES_MAX, HT_TRAIN_CELLS_MAX);
 	for (size_t i = 0; i < rows * cols; i++)
 		if (isinf(X[i]))
-			return fail(err, err_size, HT_ERR_INVALID,
+			return ht_fail(err, err_size, HT_ERR_INVALID,
 				    "row %zu column %zu is infinite (use NaN "
 				    "for a missing value)", i / cols, i % cols);
 	return HT_OK;
@@ -139,13 +125,13 @@ static enum ht_err check_names(const char *const *names, size_t cols,
 {
 	for (size_t i = 0; i < cols; i++) {
 		if (!ht_model_name_valid(names[i]))
-			return fail(err, err_size, HT_ERR_INVALID,
+			return ht_fail(err, err_size, HT_ERR_INVALID,
 				    "column %zu: a feature name is 1 to %u "
 				    "printable ASCII characters without space , "
 				    "\" \\", i, HT_MODEL_NAME_BYTES_MAX);
 		for (size_t j = 0; j < i; j++) /* <= 1024 columns */
 			if (!strcmp(names[i], names[j]))
-				return fail(err, err_size, HT_ERR_INVALID,
+				return ht_fail(err, err_size, HT_ERR_INVALID,
 					    "column name '%s' appears twice",
 					    names[i]);
 	}
@@ -159,13 +145,13 @@ static enum ht_err check_labels(const float *y, size_t rows,
 	size_t pos = 0;
 	for (size_t i = 0; i < rows; i++) {
 		if (y[i] != 0.0f && y[i] != 1.0f)
-			return fail(err, err_size, HT_ERR_INVALID,
+			return ht_fail(err, err_size, HT_ERR_INVALID,
 				    "label of row %zu is %g, not 0 or 1", i,
 				    (double)y[i]);
 		pos += y[i] == 1.0f;
 	}
 	if (pos == 0 || pos == rows)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "every label is %d: nothing to learn", pos ? 1 : 0);
 	*positives = pos;
 	return HT_OK;
@@ -277,7 +263,7 @@ static enum ht_err predict(BoosterHandle b, DMatrixHandle d, size_t rows,
 	if (XGBoosterPredictFromDMatrix(b, d, config, &shape, &dim, out))
 		return xgb_fail(err, err_size, "prediction");
 	if (dim != 1 || !shape || shape[0] != rows)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "XGBoost predicted an unexpected shape");
 	return HT_OK;
 }
@@ -400,17 +386,17 @@ static enum ht_err xtree_get(json_t *tree, size_t t, struct xtree *x,
 	    json_array_size(x->feature) != x->n ||
 	    json_array_size(x->cond) != x->n ||
 	    json_array_size(x->dleft) != x->n)
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "XGBoost tree %zu: missing or uneven node arrays "
 			    "(or more than %u nodes)", t, HT_MODEL_NODES_MAX);
 	for (size_t i = 0; i < json_array_size(types); i++) {
 		long long v;
 		if (!json_int_at(types, i, &v) || v != 0)
-			return fail(err, err_size, HT_ERR_UNSUPPORTED,
+			return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 				    "XGBoost tree %zu: a categorical split", t);
 	}
 	if (json_array_size(cats))
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "XGBoost tree %zu: categorical splits", t);
 	return HT_OK;
 }
@@ -431,7 +417,7 @@ static enum ht_err convert_node(const struct xtree *x, size_t t, size_t cols,
 	if (!json_int_at(x->left, o, &l) || !json_int_at(x->right, o, &r) ||
 	    !json_int_at(x->feature, o, &f) || !json_int_at(x->dleft, o, &d) ||
 	    !json_float(json_array_get(x->cond, o), &value))
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "XGBoost tree %zu node %u: not numbers, or a float "
 			    "that does not read back exactly", t, o);
 	memset(&out[k], 0, sizeof out[k]);
@@ -440,7 +426,7 @@ static enum ht_err convert_node(const struct xtree *x, size_t t, size_t cols,
 		return HT_OK; /* a leaf: its value is split_conditions[o] */
 	if (l < 0 || r < 0 || (size_t)l >= x->n || (size_t)r >= x->n ||
 	    l == r || seen[l] || seen[r] || f < 0 || (size_t)f >= cols)
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "XGBoost tree %zu node %u: children %lld, %lld or "
 			    "feature %lld out of range", t, o, l, r, f);
 	seen[l] = seen[r] = 1;
@@ -467,7 +453,7 @@ static enum ht_err convert_tree(json_t *tree, size_t t, size_t cols,
 	if (!queue || !seen) {
 		free(queue);
 		free(seen);
-		return fail(err, err_size, HT_ERR_NOMEM, "out of memory");
+		return ht_fail(err, err_size, HT_ERR_NOMEM, "out of memory");
 	}
 	uint32_t head = 0, tail = 1;
 	queue[0] = 0;
@@ -502,14 +488,14 @@ static enum ht_err convert_learner(json_t *learner, struct conv *c,
 	    strcmp(json_string_value(obj), "binary:logistic") ||
 	    !json_is_string(json_object_get(gb, "name")) ||
 	    strcmp(json_string_value(json_object_get(gb, "name")), "gbtree"))
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "XGBoost model is not a binary:logistic gbtree");
 	if (!json_num(npt, &parallel) || parallel != 1.0)
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "XGBoost model has parallel trees (a forest)");
 	if (!json_float(json_object_get(param, "base_score"), &base) ||
 	    !(base > 0.0f && base < 1.0f))
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "XGBoost model has no base_score in (0, 1)");
 	/* XGBoost's ProbToMargin for the logistic objective, in float; + 0
 	 * turns its -0 for 0.5 into +0, which sums identically. */
@@ -524,13 +510,13 @@ static enum ht_err convert_trees(json_t *model, size_t cols, struct conv *c,
 	json_t *info = json_object_get(model, "tree_info");
 	size_t n = json_array_size(trees), total = 0;
 	if (n < 1 || n > HT_MODEL_TREES_MAX || json_array_size(info) != n)
-		return fail(err, err_size, HT_ERR_UNSUPPORTED,
+		return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 			    "XGBoost model has %zu trees (1 to %u)", n,
 			    HT_MODEL_TREES_MAX);
 	for (size_t t = 0; t < n; t++) {
 		long long group;
 		if (!json_int_at(info, t, &group) || group != 0)
-			return fail(err, err_size, HT_ERR_UNSUPPORTED,
+			return ht_fail(err, err_size, HT_ERR_UNSUPPORTED,
 				    "XGBoost tree %zu is not for class 0", t);
 		total += json_array_size(json_object_get(
 			json_array_get(trees, t), "left_children"));
@@ -538,7 +524,7 @@ static enum ht_err convert_trees(json_t *model, size_t cols, struct conv *c,
 	c->trees = calloc(n, sizeof *c->trees);
 	c->nodes = calloc(total ? total : 1, sizeof *c->nodes);
 	if (!c->trees || !c->nodes)
-		return fail(err, err_size, HT_ERR_NOMEM, "out of memory");
+		return ht_fail(err, err_size, HT_ERR_NOMEM, "out of memory");
 	size_t at = 0;
 	for (size_t t = 0; t < n; t++) {
 		size_t count = 0;
@@ -561,7 +547,7 @@ static enum ht_err convert(const char *json, size_t len, size_t cols,
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, 0, &jerr);
 	if (!root)
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "XGBoost's JSON model: %s (line %d)", jerr.text,
 			    jerr.line);
 	json_t *learner = json_object_get(root, "learner");
@@ -584,10 +570,10 @@ static enum ht_err write_atomic(const char *path, const void *buf, size_t len,
 	char tmp[4096];
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path,
 			     (long)getpid()) >= sizeof tmp)
-		return fail(err, err_size, HT_ERR_INVALID, "path too long");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "path too long");
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return fail(err, err_size, HT_ERR_IO, "%s: %s", tmp,
+		return ht_fail(err, err_size, HT_ERR_IO, "%s: %s", tmp,
 			    strerror(errno));
 	const uint8_t *p = buf;
 	size_t done = 0;
@@ -606,7 +592,7 @@ static enum ht_err write_atomic(const char *path, const void *buf, size_t len,
 		return HT_OK;
 	saved = ok ? errno : saved;
 	unlink(tmp);
-	return fail(err, err_size, HT_ERR_IO, "%s: %s", path, strerror(saved));
+	return ht_fail(err, err_size, HT_ERR_IO, "%s: %s", path, strerror(saved));
 }
 
 /* Our walker against XGBoost's predictions on evenly spread training
@@ -636,7 +622,7 @@ static enum ht_err self_check(const uint8_t *file, size_t file_len,
 	pr->check_rows = checked;
 	pr->check_diff_max = diff_max;
 	if (!(diff_max <= CHECK_DIFF_MAX))
-		return fail(err, err_size, HT_ERR_CORRUPT,
+		return ht_fail(err, err_size, HT_ERR_CORRUPT,
 			    "the converted model disagrees with XGBoost by %g "
 			    "on training row %zu", diff_max, worst);
 	return HT_OK;
@@ -656,7 +642,7 @@ static enum ht_err export_model(BoosterHandle b, size_t cols,
 				       &json))
 		return xgb_fail(err, err_size, "saving the model");
 	if (len > XGB_JSON_BYTES_MAX)
-		return fail(err, err_size, HT_ERR_LIMIT,
+		return ht_fail(err, err_size, HT_ERR_LIMIT,
 			    "XGBoost's model is %llu bytes of JSON",
 			    (unsigned long long)len);
 	enum ht_err e = HT_OK;
@@ -729,7 +715,7 @@ enum ht_err ht_train(const float *X, const float *y, size_t rows, size_t cols,
 		p = &defaults;
 	}
 	if (!y || !names || !out_path)
-		return fail(err, err_size, HT_ERR_INVALID,
+		return ht_fail(err, err_size, HT_ERR_INVALID,
 			    "missing labels, names or output path");
 	size_t positives = 0;
 	enum ht_err e = ht_train_params_check(p, err, err_size);
@@ -762,7 +748,7 @@ static enum ht_err read_all(const char *path, char **buf, size_t *len,
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		return fail(err, err_size, HT_ERR_IO, "%s: %s", path,
+		return ht_fail(err, err_size, HT_ERR_IO, "%s: %s", path,
 			    strerror(errno));
 	size_t cap = 1 << 16, n = 0;
 	char *b = malloc(cap);
@@ -782,10 +768,10 @@ static enum ht_err read_all(const char *path, char **buf, size_t *len,
 	bool bad = ferror(f) || (b && n == cap);
 	fclose(f);
 	if (!b)
-		return fail(err, err_size, HT_ERR_NOMEM, "out of memory");
+		return ht_fail(err, err_size, HT_ERR_NOMEM, "out of memory");
 	if (bad) {
 		free(b);
-		return fail(err, err_size, HT_ERR_IO, "%s: read failed or "
+		return ht_fail(err, err_size, HT_ERR_IO, "%s: read failed or "
 			    "larger than %zu bytes", path, XGB_JSON_BYTES_MAX);
 	}
 	*buf = b;
@@ -798,7 +784,7 @@ enum ht_err ht_train_predict_xgb(const char *xgb_model_path, const float *X,
 				 char *err, size_t err_size)
 {
 	if (!xgb_model_path || !out)
-		return fail(err, err_size, HT_ERR_INVALID, "no model or output");
+		return ht_fail(err, err_size, HT_ERR_INVALID, "no model or output");
 	enum ht_err e = check_shape(X, rows, cols, err, err_size);
 	char *json = NULL;
 	size_t len = 0;
