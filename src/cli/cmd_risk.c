@@ -16,6 +16,7 @@
 #pragma weak ht_cmd_risk_train
 #pragma weak ht_cmd_risk_score
 #pragma weak ht_cmd_risk_eval
+#pragma weak ht_cmd_risk_blocklist
 
 static const struct {
 	const char *name;
@@ -27,6 +28,7 @@ static const struct {
 	{"train", ht_cmd_risk_train, "train the gradient-boosted model (XGBoost)"},
 	{"score", ht_cmd_risk_score, "score payments offline in time order"},
 	{"eval", ht_cmd_risk_eval, "precision, recall and AUC-PR of scores against labels"},
+	{"blocklist", ht_cmd_risk_blocklist, "shared block lists as keyed hashes (joint defence)"},
 };
 
 static void usage(FILE *out)
@@ -34,7 +36,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: huitong risk <command> [options]   "
 		     "(huitong risk <command> --help)\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-		fprintf(out, "  %-6s %s%s\n", subs[i].name, subs[i].summary,
+		fprintf(out, "  %-9s %s%s\n", subs[i].name, subs[i].summary,
 			subs[i].fn ? "" : " (not built yet)");
 }
 

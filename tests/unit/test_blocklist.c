@@ -1,0 +1,192 @@
+/*
+ * test_blocklist.c — the shared block list (blocklist.h): keyed hashes
+ * (HMAC-SM3 with the domain and kind, checked against OpenSSL computing
+ * HMAC-SM3 separately), the key file (made once, 0600, never replaced,
+ * corrupt ones refused), and the list: add, first report stands,
+ * contains, remove, re-add, durable across reopen, bad entries refused,
+ * many entries (the index grows).
+ *
+ * Owner: risk.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "huitong/blocklist.h"
+
+static char dir[] = "/tmp/ht-blocklist-XXXXXX";
+
+static void rm_dir(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void fresh(void)
+{
+	strcpy(dir, "/tmp/ht-blocklist-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+}
+
+static void test_hash(void **state)
+{
+	(void)state;
+	uint8_t key[HT_BLOCK_KEY_BYTES], a[32], b[32], want[32];
+	for (size_t i = 0; i < sizeof key; i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(ht_block_hash(key, HT_BLOCK_PHONE, "+8613800000000", 14, a),
+			 HT_OK);
+	/* the same with OpenSSL's HMAC over "huitong-block-v1" || 3 || value */
+	uint8_t msg[64];
+	memcpy(msg, "huitong-block-v1", 16);
+	msg[16] = 3;
+	memcpy(msg + 17, "+8613800000000", 14);
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	assert_non_null(mac);
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+	OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string("digest", "SM3", 0),
+			  OSSL_PARAM_construct_end()};
+	size_t len = 0;
+	assert_true(EVP_MAC_init(ctx, key, sizeof key, p));
+	assert_true(EVP_MAC_update(ctx, msg, 31));
+	assert_true(EVP_MAC_final(ctx, want, &len, sizeof want));
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(mac);
+	assert_int_equal(len, 32);
+	assert_memory_equal(a, want, 32);
+	/* kind and value both count */
+	assert_int_equal(ht_block_hash(key, HT_BLOCK_DEVICE, "+8613800000000", 14, b),
+			 HT_OK);
+	assert_memory_not_equal(a, b, 32);
+	assert_int_equal(ht_block_hash(key, HT_BLOCK_PHONE, "+8613800000001", 14, b),
+			 HT_OK);
+	assert_memory_not_equal(a, b, 32);
+	key[0] ^= 1;
+	assert_int_equal(ht_block_hash(key, HT_BLOCK_PHONE, "+8613800000000", 14, b),
+			 HT_OK);
+	assert_memory_not_equal(a, b, 32);
+	/* bad input */
+	char big[HT_BLOCK_VALUE_BYTES_MAX + 1];
+	memset(big, 'x', sizeof big);
+	assert_int_equal(ht_block_hash(key, HT_BLOCK_PHONE, big, sizeof big, b),
+			 HT_ERR_LIMIT);
+	assert_int_equal(ht_block_hash(key, HT_BLOCK_PHONE, big, 0, b), HT_ERR_INVALID);
+	assert_int_equal(ht_block_hash(key, 9, "x", 1, b), HT_ERR_INVALID);
+	enum ht_block_kind k;
+	assert_int_equal(ht_block_kind_parse("device", 6, &k), HT_OK);
+	assert_int_equal(k, HT_BLOCK_DEVICE);
+	assert_int_equal(ht_block_kind_parse("dev", 3, &k), HT_ERR_INVALID);
+	assert_null(ht_block_kind_name(0));
+}
+
+static void test_key_file(void **state)
+{
+	(void)state;
+	fresh();
+	uint8_t k1[32], k2[32];
+	assert_int_equal(ht_block_key_load(dir, false, k1), HT_ERR_NOT_FOUND);
+	assert_int_equal(ht_block_key_load(dir, true, k1), HT_OK);
+	assert_int_equal(ht_block_key_load(dir, true, k2), HT_OK);
+	assert_memory_equal(k1, k2, 32); /* never replaced */
+	char path[256];
+	snprintf(path, sizeof path, "%s/risk.key", dir);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	FILE *f = fopen(path, "w");
+	fputs("not a key\n", f);
+	fclose(f);
+	assert_int_equal(ht_block_key_load(dir, true, k2), HT_ERR_CORRUPT);
+	rm_dir();
+}
+
+static struct ht_block_entry entry(enum ht_block_kind k, uint32_t n,
+				   const char *who)
+{
+	struct ht_block_entry e = {.kind = k, .added_ns = 1000 + n};
+	uint8_t key[32] = {1};
+	char v[32];
+	snprintf(v, sizeof v, "bankA:c%u", n);
+	assert_int_equal(ht_block_hash(key, k, v, strlen(v), e.hash), HT_OK);
+	strcpy(e.reporter, who);
+	strcpy(e.reason, "mule");
+	return e;
+}
+
+static void test_list(void **state)
+{
+	(void)state;
+	fresh();
+	struct ht_blocklist *bl;
+	assert_int_equal(ht_blocklist_open(dir, &bl), HT_OK);
+	struct ht_block_entry a = entry(HT_BLOCK_ACCOUNT, 1, "bankA"), got;
+	assert_false(ht_blocklist_contains(bl, a.kind, a.hash));
+	assert_int_equal(ht_blocklist_add(bl, &a), HT_OK);
+	assert_true(ht_blocklist_contains(bl, a.kind, a.hash));
+	assert_false(ht_blocklist_contains(bl, HT_BLOCK_DEVICE, a.hash));
+	/* the first report stands */
+	struct ht_block_entry again = a;
+	strcpy(again.reporter, "bankB");
+	assert_int_equal(ht_blocklist_add(bl, &again), HT_ERR_EXISTS);
+	assert_int_equal(ht_blocklist_get(bl, a.kind, a.hash, &got), HT_OK);
+	assert_string_equal(got.reporter, "bankA");
+	/* bad entries */
+	struct ht_block_entry bad = entry(HT_BLOCK_PHONE, 2, "");
+	assert_int_equal(ht_blocklist_add(bl, &bad), HT_ERR_INVALID);
+	bad = entry(HT_BLOCK_PHONE, 2, "bank\nA");
+	assert_int_equal(ht_blocklist_add(bl, &bad), HT_ERR_INVALID);
+	bad = entry(HT_BLOCK_PHONE, 2, "bankA");
+	bad.kind = 7;
+	assert_int_equal(ht_blocklist_add(bl, &bad), HT_ERR_INVALID);
+	/* many: the index grows; then remove every third */
+	for (uint32_t i = 10; i < 5000; i++) {
+		struct ht_block_entry e = entry(HT_BLOCK_DEVICE, i, "bankC");
+		assert_int_equal(ht_blocklist_add(bl, &e), HT_OK);
+	}
+	assert_int_equal(ht_blocklist_count(bl), 4991);
+	for (uint32_t i = 10; i < 5000; i += 3) {
+		struct ht_block_entry e = entry(HT_BLOCK_DEVICE, i, "bankC");
+		assert_int_equal(ht_blocklist_remove(bl, e.kind, e.hash), HT_OK);
+		assert_int_equal(ht_blocklist_remove(bl, e.kind, e.hash),
+				 HT_ERR_NOT_FOUND);
+	}
+	size_t live = ht_blocklist_count(bl);
+	ht_blocklist_close(bl);
+	/* durable: reopen and find the same */
+	assert_int_equal(ht_blocklist_open(dir, &bl), HT_OK);
+	assert_int_equal(ht_blocklist_count(bl), live);
+	assert_true(ht_blocklist_contains(bl, a.kind, a.hash));
+	for (uint32_t i = 10; i < 5000; i++) {
+		struct ht_block_entry e = entry(HT_BLOCK_DEVICE, i, "bankC");
+		assert_int_equal(ht_blocklist_contains(bl, e.kind, e.hash),
+				 (i - 10) % 3 != 0);
+	}
+	/* a removed entry may be reported again */
+	struct ht_block_entry e = entry(HT_BLOCK_DEVICE, 10, "bankD");
+	assert_int_equal(ht_blocklist_add(bl, &e), HT_OK);
+	assert_int_equal(ht_blocklist_get(bl, e.kind, e.hash, &got), HT_OK);
+	assert_string_equal(got.reporter, "bankD");
+	ht_blocklist_close(bl);
+	rm_dir();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_list),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
