@@ -91,6 +91,16 @@ enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
 				    const struct ht_transfer *in, size_t n,
 				    uint16_t *results);
 
+/* ht_hub_create_transfers with the hub's verdicts (refuse: NULL or n
+ * result codes, 0 = apply as asked), as ht_ledger_create_transfers_screened
+ * defines them; the server's risk engine refuses with HT_R_RISK_BLOCKED.
+ * Errors: those of ht_hub_create_transfers, HT_ERR_INVALID (a verdict that
+ * does not burn). */
+enum ht_err ht_hub_create_transfers_screened(struct ht_hub *hub,
+					     const struct ht_transfer *in,
+					     size_t n, const uint16_t *refuse,
+					     uint16_t *results);
+
 /* Longest participant id (the owner of accounts), in bytes. */
 #define HT_OWNER_BYTES_MAX 64
 

@@ -637,6 +637,17 @@ enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
 		   : ht_ledger_create_transfers(hub->ledger, in, n, results);
 }
 
+enum ht_err ht_hub_create_transfers_screened(struct ht_hub *hub,
+					     const struct ht_transfer *in,
+					     size_t n, const uint16_t *refuse,
+					     uint16_t *results)
+{
+	enum ht_err err = writable(hub);
+	return err ? err
+		   : ht_ledger_create_transfers_screened(hub->ledger, in, n,
+							 refuse, results);
+}
+
 enum ht_err ht_hub_expire(struct ht_hub *hub)
 {
 	enum ht_err err = writable(hub);

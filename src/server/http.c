@@ -954,6 +954,26 @@ static char *str_put(char *p, const char *s)
 	return p + n;
 }
 
+/* A scored event's decision, after the result's other members:
+ * ,"risk":{"decision":"review","score":0.734211,"reasons":["…",…]} */
+static void risk_put(struct evbuffer *b, const struct job *j,
+		     const struct job_risk *jr)
+{
+	const char *name = ht_decision_name((enum ht_decision)jr->decision);
+	HT_ASSERT(name != NULL);
+	evbuffer_add_printf(b, ",\"risk\":{\"decision\":\"%s\",\"score\":%.6f,"
+			       "\"reasons\":[", name, jr->score);
+	const char *r = j->risk_reasons.data + jr->reasons_off;
+	for (size_t k = 0; k < jr->reason_count; k++) {
+		size_t len = strlen(r);
+		evbuffer_add(b, k ? ",\"" : "\"", k ? 2 : 1);
+		json_escape(b, r, len);
+		evbuffer_add(b, "\"", 1);
+		r += len + 1;
+	}
+	evbuffer_add(b, "]}", 2);
+}
+
 /* One result: {"index":i,"id":"…","result":"…"[,"leaf":L,"ts":T
  * [,"data":"hex"]]}. A leaf's data is sent only when the stored event
  * differs from the one the request implies (ht_event_implied): the client
@@ -994,8 +1014,13 @@ static void result_put(struct evbuffer *b, const struct job *j, size_t i)
 			*p++ = '"';
 		}
 	}
+	HT_ASSERT((size_t)(p - buf) < sizeof buf);
+	if (j->risk && j->risk[i].scored) {
+		evbuffer_add(b, buf, (size_t)(p - buf));
+		risk_put(b, j, &j->risk[i]);
+		p = buf;
+	}
 	*p++ = '}';
-	HT_ASSERT((size_t)(p - buf) <= sizeof buf);
 	evbuffer_add(b, buf, (size_t)(p - buf));
 }
 

@@ -444,6 +444,8 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 	if (!err)
 		err = tls_setup(s);
 	if (!err)
+		err = riskflow_open(s);
+	if (!err)
 		err = hubq_start(s);
 	if (!err) {
 		hub_started = true;
@@ -482,6 +484,11 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 				" client certificates required), %u worker"
 				" threads, data %s\n",
 				shown, s->n_workers, opt->data);
+		if (!opt->quiet && s->risk) {
+			char line[512];
+			fprintf(stderr, "huitong serve: risk control on: %s\n",
+				riskflow_describe(s, line, sizeof line));
+		}
 		if (opt->ready)
 			opt->ready(opt->ready_ctx, shown);
 		while (!got_signal && !atomic_load(&s->stopping)) {
@@ -516,6 +523,7 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 				ht_strerror(e));
 	}
 	ht_hub_close(s->hub);
+	riskflow_close(s);
 	ht_accesslog_close(s->alog);
 	auth_close(s);
 	SSL_CTX_free(s->ssl_ctx);
