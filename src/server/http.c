@@ -86,6 +86,8 @@ static const struct route routes[] = {
 	{R_METRICS, "GET", "/metrics", false, ROLE_O | ROLE_R,
 	 "operator,regulator", {NULL}},
 	{R_STATIC, "GET", "/static/{name}", false, ROLE_ALL, "all", {NULL}},
+	{R_TRANSFER_RISK, "GET", "/v1/transfers/{id}/risk", false, ROLE_ALL,
+	 "all", {NULL}},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
@@ -765,10 +767,12 @@ static void dispatch(struct ctx *x)
 	case R_ACCOUNT_GET:
 	case R_TRANSFER_GET:
 	case R_TRANSFER_RECEIPT:
+	case R_TRANSFER_RISK:
 		if (!id_param(x, &id))
 			goto out;
 		j = job_new(x, x->m.route->id == R_ACCOUNT_GET ? JOB_GET_ACCOUNT
 			       : x->m.route->id == R_TRANSFER_GET ? JOB_GET_TRANSFER
+			       : x->m.route->id == R_TRANSFER_RISK ? JOB_RISK_GET
 								 : JOB_RECEIPT);
 		if (!j)
 			goto out;

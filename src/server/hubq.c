@@ -120,6 +120,11 @@ static bool owns(struct server *s, const struct job *j, ht_u128 account)
 	return o && !strcmp(o, j->who);
 }
 
+bool hubq_owns(struct server *s, const struct job *j, ht_u128 account)
+{
+	return owns(s, j, account);
+}
+
 static bool sees_transfer(struct server *s, const struct job *j,
 			  const struct ht_transfer *t)
 {
@@ -467,6 +472,9 @@ static void do_read(struct server *s, struct job *j)
 	case JOB_CONSISTENCY:
 		read_consistency(s, j);
 		break;
+	case JOB_RISK_GET:
+		riskflow_read(s, j);
+		break;
 	default:
 		job_fail(j, 500, "internal", "not a read");
 	}
@@ -585,7 +593,7 @@ static enum ht_err apply_create(struct server *s, struct job *j)
 		}
 	}
 	HT_ASSERT(e == ch.events_count); /* every event belongs to a result */
-	return HT_OK;
+	return riskflow_record(s, j);
 }
 
 static void process(struct server *s, struct job *batch)

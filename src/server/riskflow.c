@@ -200,6 +200,8 @@ static enum ht_err idmap_put(struct idmap *m, ht_u128 id, size_t index)
 	return HT_OK;
 }
 
+static int load_held(void *ctx, const struct ht_risk_row *r);
+
 /* ---- open and close ------------------------------------------------------------- */
 
 /* Read the rule file at path (at most HT_RULES_FILE_BYTES_MAX bytes). */
@@ -290,6 +292,8 @@ enum ht_err riskflow_open(struct server *s)
 		err = riskflow_reload_file(s, o->rules);
 	if (!err)
 		err = held_grow(&rf->held);
+	if (!err)
+		err = ht_hub_risk_each(s->hub, HT_DECISION_REVIEW, load_held, s);
 	char msg[256] = "";
 	if (!err) {
 		struct ht_risk_engine_config cfg = {
@@ -488,6 +492,7 @@ static enum ht_err screen_one(struct server *s, struct job *j, size_t i,
 	jr->decision = (uint8_t)dec;
 	jr->score = d.score < 0 ? 0 : d.score > 1 ? 1 : d.score;
 	jr->rules_version = d.rules_version;
+	jr->has_rules = d.has_rules;
 	jr->shadow_count = (uint16_t)(d.shadow_count > UINT16_MAX
 					      ? UINT16_MAX : d.shadow_count);
 	err = keep_reasons(j, jr, &d, extra);
@@ -502,10 +507,17 @@ static enum ht_err screen_one(struct server *s, struct job *j, size_t i,
 	return err;
 }
 
-/* Was transfer id held for review (still, or ever)? */
+/* Was transfer id held for review (still, or ever)? The set holds the
+ * open ones; a resolved one is in the store's decisions. */
 static bool was_held(struct server *s, ht_u128 id)
 {
-	return held_has(&s->risk->held, id);
+	if (held_has(&s->risk->held, id))
+		return true;
+	struct ht_risk_row *row = malloc(sizeof *row);
+	bool held = row && !ht_hub_risk_get(s->hub, id, row) &&
+		    row->decision == HT_DECISION_REVIEW;
+	free(row);
+	return held;
 }
 
 /*
@@ -555,6 +567,7 @@ enum ht_err riskflow_screen(struct server *s, struct job *j,
 	if (!j->risk || !j->refuse)
 		return HT_ERR_NOMEM;
 	int64_t ts_ms = (int64_t)(srv_now_ns() / 1000000u);
+	j->risk_ts_ms = ts_ms;
 	struct idmap seen;
 	enum ht_err err = idmap_init(&seen, n);
 	for (size_t i = 0; !err && i < n; i++) {
@@ -598,4 +611,169 @@ void riskflow_applied(struct server *s, struct job *j)
 bool riskflow_held(struct server *s, ht_u128 id)
 {
 	return s->risk && held_has(&s->risk->held, id);
+}
+
+/* ---- stored decisions ------------------------------------------------------------- */
+
+/* The reasons of jr as a JSON array into out (HT_RISK_ROW_REASONS_BYTES):
+ * reason codes are snake_case (the rule parser checks them), at most
+ * HT_RISK_REASONS_MAX of at most 64 bytes: they always fit; one that
+ * would not is left out rather than cut. */
+static void reasons_json(const struct job *j, const struct job_risk *jr,
+			 char *out)
+{
+	size_t n = 0, cap = HT_RISK_ROW_REASONS_BYTES;
+	const char *r = j->risk_reasons.data + jr->reasons_off;
+	out[n++] = '[';
+	for (size_t k = 0; k < jr->reason_count; k++) {
+		size_t len = strlen(r);
+		bool plain = true;
+		for (size_t i = 0; i < len; i++)
+			plain &= r[i] != '"' && r[i] != '\\' &&
+				 (unsigned char)r[i] >= 0x20;
+		if (plain && n + len + 4 < cap) {
+			if (n > 1)
+				out[n++] = ',';
+			out[n++] = '"';
+			memcpy(out + n, r, len);
+			n += len;
+			out[n++] = '"';
+		}
+		r += len + 1;
+	}
+	out[n++] = ']';
+	out[n] = '\0';
+}
+
+enum ht_err riskflow_record(struct server *s, struct job *j)
+{
+	struct riskflow *rf = s->risk;
+	if (!rf || !j->risk)
+		return HT_OK;
+	struct ht_risk_row *row = malloc(sizeof *row);
+	if (!row)
+		return HT_ERR_NOMEM;
+	enum ht_err err = HT_OK;
+	for (size_t i = 0; !err && i < j->r.count; i++) {
+		const struct job_risk *jr = &j->risk[i];
+		const struct ht_transfer *t = &j->r.transfers[i];
+		if (!jr->scored || j->leaf[i] == UINT64_MAX)
+			continue; /* no leaf: nothing was stored for it */
+		memset(row, 0, sizeof *row);
+		row->id = t->id;
+		row->debit_account_id = t->debit_account_id;
+		row->credit_account_id = t->credit_account_id;
+		row->time_ms = j->risk_ts_ms;
+		row->score = jr->score;
+		row->decision = jr->decision;
+		row->has_rules = jr->has_rules;
+		row->rules_version = jr->rules_version;
+		reasons_json(j, jr, row->reasons);
+		if (rf->model)
+			snprintf(row->model_version, sizeof row->model_version,
+				 "%s", ht_model_version(rf->model));
+		err = ht_hub_risk_note(s->hub, j->first + j->leaf[i], row);
+	}
+	free(row);
+	return err;
+}
+
+static void read_fail(struct job *j, int status, const char *code,
+		      const char *msg, ht_u128 id)
+{
+	char ids[HT_U128_DEC_SIZE];
+	snprintf(j->message, sizeof j->message, "%s %s", msg,
+		 ht_u128_format(id, ids));
+	j->status = status;
+	j->code = code;
+}
+
+/* The result of the decision's leaf: ok for a transfer, a refusal's own. */
+static const char *leaf_result(struct server *s, uint64_t leaf)
+{
+	uint8_t data[HT_LEAF_BYTES_MAX];
+	size_t len;
+	struct ht_event e;
+	if (ht_hub_leaf(s->hub, leaf, data, &len) ||
+	    ht_event_decode(data, len, &e))
+		return NULL;
+	if (e.kind == HT_EVENT_TRANSFER)
+		return "ok";
+	return e.kind == HT_EVENT_REFUSAL ? ht_result_name(e.u.refusal.result)
+					  : NULL;
+}
+
+static const char *review_state(struct server *s, ht_u128 id)
+{
+	switch (ht_ledger_pending_state(ht_hub_ledger(s->hub), id)) {
+	case HT_PENDING_OPEN: return "pending";
+	case HT_PENDING_POSTED: return "posted";
+	case HT_PENDING_VOIDED: return "voided";
+	case HT_PENDING_EXPIRED: return "expired";
+	default: return NULL;
+	}
+}
+
+/* {"id":…,"decision":…,"score":…,"reasons":[…],"rules_version":N|null,
+ *  "model_version":"…"|null,"time_ms":N,"leaf":N,"result":"…"
+ *  [,"review":"pending|posted|voided|expired"]} */
+enum ht_err riskflow_row_json(struct server *s, const struct ht_risk_row *r,
+			      struct ht_buf *b)
+{
+	char ids[HT_U128_DEC_SIZE], rules[16] = "null";
+	const char *res = leaf_result(s, r->leaf);
+	const char *st = r->decision == HT_DECISION_REVIEW && res &&
+				 !strcmp(res, "ok")
+			 ? review_state(s, r->id) : NULL;
+	if (r->has_rules)
+		snprintf(rules, sizeof rules, "%u", r->rules_version);
+	enum ht_err err = ht_buf_printf(
+		b, "{\"id\":\"%s\",\"decision\":\"%s\",\"score\":%.6f,"
+		   "\"reasons\":%s,\"rules_version\":%s,\"model_version\":",
+		ht_u128_format(r->id, ids),
+		ht_decision_name((enum ht_decision)r->decision), r->score,
+		r->reasons, rules);
+	if (!err)
+		err = r->model_version[0]
+			      ? ht_buf_printf(b, "\"%s\"", r->model_version)
+			      : ht_buf_append(b, "null", 4);
+	if (!err)
+		err = ht_buf_printf(b, ",\"time_ms\":%lld,\"leaf\":%llu,"
+				       "\"result\":\"%s\"",
+				    (long long)r->time_ms,
+				    (unsigned long long)r->leaf,
+				    res ? res : "unknown");
+	if (!err && st)
+		err = ht_buf_printf(b, ",\"review\":\"%s\"", st);
+	return err ? err : ht_buf_append(b, "}", 1);
+}
+
+void riskflow_read(struct server *s, struct job *j)
+{
+	struct ht_risk_row *row = malloc(sizeof *row);
+	enum ht_err err = row ? ht_hub_risk_get(s->hub, j->id, row)
+			      : HT_ERR_NOMEM;
+	if (err == HT_ERR_NOT_FOUND ||
+	    (!err && !hubq_owns(s, j, row->debit_account_id) &&
+	     !hubq_owns(s, j, row->credit_account_id)))
+		read_fail(j, 404, "not_found", j->all_access
+			  ? "no risk decision for transfer"
+			  : "no risk decision of yours for transfer", j->id);
+	else if (err)
+		read_fail(j, 500, "internal", ht_strerror(err), j->id);
+	else if (riskflow_row_json(s, row, &j->body) ||
+		 ht_buf_append(&j->body, "\n", 1))
+		read_fail(j, 500, "internal", "out of memory for", j->id);
+	free(row);
+}
+
+/* The reviews still open when the hub starts: held again. */
+static int load_held(void *ctx, const struct ht_risk_row *r)
+{
+	struct server *s = ctx;
+	if (ht_ledger_pending_state(ht_hub_ledger(s->hub), r->id) ==
+	    HT_PENDING_OPEN &&
+	    held_add(&s->risk->held, r->id))
+		return 1;
+	return 0;
 }

@@ -61,6 +61,7 @@ enum route_id {
 	R_HEALTHZ,
 	R_METRICS,
 	R_STATIC,
+	R_TRANSFER_RISK,
 	R__COUNT,
 	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
 };
@@ -115,6 +116,7 @@ enum job_kind {
 	JOB_HEAD_AT,
 	JOB_CONSISTENCY,
 	JOB_HEALTH,
+	JOB_RISK_GET,
 };
 
 struct conn;
@@ -130,6 +132,7 @@ struct job_risk {
 	uint8_t scored;            /* 0: not scored (post/void, a retry, ...) */
 	uint8_t decision;          /* enum ht_decision */
 	uint8_t reason_count;
+	bool has_rules;            /* rules were in force (rules_version) */
 };
 
 struct job {
@@ -180,11 +183,15 @@ struct job {
 	struct ht_transfer *screened; /* the request with held transfers made
 					 pending; NULL when none is held */
 	size_t held_new;              /* reviews in this job */
+	int64_t risk_ts_ms;           /* when they were decided */
 	bool review_route;            /* approve/reject: may post a held
 					 transfer */
 };
 
 void job_free(struct job *j);
+/* May j's caller see account's data: operator and regulator always, a
+ * participant for accounts it owns (hub thread). */
+bool hubq_owns(struct server *s, const struct job *j, ht_u128 account);
 /* Hand a job to the hub thread. HT_ERR_LIMIT when the queue is full
  * (answer 503 overloaded), HT_ERR_POISONED when the hub has stopped. */
 enum ht_err hubq_submit(struct server *s, struct job *j);
@@ -310,6 +317,18 @@ enum ht_err riskflow_screen(struct server *s, struct job *j,
 void riskflow_applied(struct server *s, struct job *j);
 /* Is id a transfer held for review (hub thread)? */
 bool riskflow_held(struct server *s, ht_u128 id);
+/* Hub thread, once j's events have their places in the changes (j->first,
+ * j->leaf relative to it): note each scored transfer's decision for the
+ * commit that stores its leaf (ht_hub_risk_note). Errors: HT_ERR_NOMEM
+ * (the events are applied: the group then fails like a failed commit). */
+enum ht_err riskflow_record(struct server *s, struct job *j);
+/* GET /v1/transfers/{id}/risk (hub thread): the stored decision of j->id
+ * into j->body, or j's error. */
+void riskflow_read(struct server *s, struct job *j);
+/* Append decision r as the JSON object GET /v1/transfers/{id}/risk
+ * answers (hub thread). Errors: HT_ERR_NOMEM. */
+enum ht_err riskflow_row_json(struct server *s, const struct ht_risk_row *r,
+			      struct ht_buf *b);
 
 /* ---- http.c ---------------------------------------------------------------- */
 
