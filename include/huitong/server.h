@@ -42,6 +42,8 @@
  * cannot hold one more and blocks it instead (reason
  * "review_capacity"), so memory stays bounded whatever the traffic. */
 #define HT_SERVER_RISK_HELD_MAX (1u << 20)
+/* Reviews listed by GET /v1/risk/reviews without a limit (at most 8190). */
+#define HT_SERVER_RISK_REVIEWS_DEFAULT 100u
 
 /*
  * The risk engine in the payment path (`serve --risk`): every transfer

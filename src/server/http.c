@@ -32,6 +32,8 @@
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 
+#include <jansson.h>
+
 #include "huitong/journal.h"
 
 /* ---- the route table ---------------------------------------------------------- */
@@ -88,6 +90,12 @@ static const struct route routes[] = {
 	{R_STATIC, "GET", "/static/{name}", false, ROLE_ALL, "all", {NULL}},
 	{R_TRANSFER_RISK, "GET", "/v1/transfers/{id}/risk", false, ROLE_ALL,
 	 "all", {NULL}},
+	{R_RISK_REVIEWS, "GET", "/v1/risk/reviews", false, ROLE_O | ROLE_R,
+	 "operator,regulator", {"limit", NULL}},
+	{R_RISK_APPROVE, "POST", "/v1/risk/reviews/{id}/approve", true, ROLE_O,
+	 "operator", {NULL}},
+	{R_RISK_REJECT, "POST", "/v1/risk/reviews/{id}/reject", true, ROLE_O,
+	 "operator", {NULL}},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
@@ -602,6 +610,52 @@ out:
 	evhttp_clear_headers(&q);
 }
 
+/* POST /v1/risk/reviews/{id}/approve|reject with {"id":"<new id>"}: the
+ * post (approve) or void (reject) of held transfer {id}, as a create of
+ * one transfer, answered like one (results and receipt). */
+static void review_submit(struct ctx *x, bool approve)
+{
+	ht_u128 pending, id;
+	if (!id_param(x, &pending))
+		return;
+	json_error_t je;
+	json_t *v = json_loadb(x->body, x->body_len, JSON_REJECT_DUPLICATES, &je);
+	const json_t *jid = v ? json_object_get(v, "id") : NULL;
+	bool ok = json_is_object(v) && json_object_size(v) == 1 &&
+		  json_is_string(jid) && json_string_length(jid) > 0 &&
+		  json_string_length(jid) <= 39;
+	for (size_t i = 0; ok && i < json_string_length(jid); i++)
+		ok = json_string_value(jid)[i] >= '0' &&
+		     json_string_value(jid)[i] <= '9';
+	ok = ok && !ht_u128_parse(json_string_value(jid),
+				  json_string_length(jid), &id);
+	json_decref(v);
+	if (!v)
+		return fail(x, 400, "malformed_json", "invalid JSON: %s (byte %d)",
+			    je.text, je.position);
+	if (!ok)
+		return fail(x, 400, "invalid_request",
+			    "body: want {\"id\":\"<new transfer id>\"}, the"
+			    " id of the %s transfer (a decimal u128 string)",
+			    approve ? "post" : "void");
+	struct job *j = job_new(x, JOB_CREATE_TRANSFERS);
+	if (!j)
+		return;
+	j->r.op = HT_OP_CREATE_TRANSFERS;
+	j->r.transfers = calloc(1, sizeof *j->r.transfers);
+	if (!j->r.transfers) {
+		job_free(j);
+		return fail(x, 500, "internal", "out of memory");
+	}
+	j->r.count = 1;
+	j->r.transfers[0].id = id;
+	j->r.transfers[0].pending_id = pending;
+	j->r.transfers[0].flags = approve ? HT_TRANSFER_POST_PENDING
+					  : HT_TRANSFER_VOID_PENDING;
+	j->review_route = true;
+	submit(x, j);
+}
+
 static void answer_json(struct ctx *x, int status, struct evbuffer *b)
 {
 	x->ai.code = "ok";
@@ -756,6 +810,9 @@ static void dispatch(struct ctx *x)
 		return do_metrics(x);
 	case R_STATIC:
 		return do_static(x);
+	case R_RISK_APPROVE:
+	case R_RISK_REJECT:
+		return review_submit(x, x->m.route->id == R_RISK_APPROVE);
 	default:
 		break;
 	}
@@ -793,6 +850,20 @@ static void dispatch(struct ctx *x)
 		if ((j = job_new(x, JOB_HEAD)))
 			submit(x, j);
 		break;
+	case R_RISK_REVIEWS: {
+		const char *lim = evhttp_find_header(&q, "limit");
+		if (lim && (!digits_u64(lim, &v) || v == 0 ||
+			    v > HT_QUERY_LIMIT_MAX)) {
+			fail(x, 400, "invalid_request", "limit: 1..%d",
+			     HT_QUERY_LIMIT_MAX);
+			goto out;
+		}
+		if ((j = job_new(x, JOB_RISK_REVIEWS))) {
+			j->a = lim ? v : HT_SERVER_RISK_REVIEWS_DEFAULT;
+			submit(x, j);
+		}
+		break;
+	}
 	case R_JOURNAL_HEAD_AT: {
 		char buf[24];
 		if (x->m.param_len >= sizeof buf) {

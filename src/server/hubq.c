@@ -139,11 +139,20 @@ static bool sees_transfer(struct server *s, const struct job *j,
 static bool held_decided_elsewhere(struct server *s, struct job *j, size_t i)
 {
 	const struct ht_transfer *t = &j->r.transfers[i];
-	if (j->review_route || !(t->flags & HT_TRANSFER_POST_PENDING) ||
-	    !riskflow_held(s, t->pending_id))
-		return true;
 	char ids[HT_U128_DEC_SIZE];
 	ht_u128_format(t->pending_id, ids);
+	if (j->review_route) {
+		/* approve / reject: only what was held for review */
+		if (riskflow_was_held(s, t->pending_id))
+			return true;
+		job_fail(j, 404, "not_found", s->risk
+			 ? "transfer %s is not held for risk review"
+			 : "transfer %s is not held: risk control is off", ids);
+		return false;
+	}
+	if (!(t->flags & HT_TRANSFER_POST_PENDING) ||
+	    !riskflow_held(s, t->pending_id))
+		return true;
 	job_fail(j, 403, "forbidden",
 		 "transfers[%zu]: transfer %s is held for risk review; an"
 		 " operator decides it (POST /v1/risk/reviews/%s/approve)",
@@ -474,6 +483,9 @@ static void do_read(struct server *s, struct job *j)
 		break;
 	case JOB_RISK_GET:
 		riskflow_read(s, j);
+		break;
+	case JOB_RISK_REVIEWS:
+		riskflow_reviews(s, j);
 		break;
 	default:
 		job_fail(j, 500, "internal", "not a read");

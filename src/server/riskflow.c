@@ -613,6 +613,11 @@ bool riskflow_held(struct server *s, ht_u128 id)
 	return s->risk && held_has(&s->risk->held, id);
 }
 
+bool riskflow_was_held(struct server *s, ht_u128 id)
+{
+	return s->risk && was_held(s, id);
+}
+
 /* ---- stored decisions ------------------------------------------------------------- */
 
 /* The reasons of jr as a JSON array into out (HT_RISK_ROW_REASONS_BYTES):
@@ -776,4 +781,94 @@ static int load_held(void *ctx, const struct ht_risk_row *r)
 	    held_add(&s->risk->held, r->id))
 		return 1;
 	return 0;
+}
+
+/* ---- the reviews waiting for an operator -------------------------------------------- */
+
+static int by_timestamp(const void *a, const void *b)
+{
+	const struct ht_transfer *x = a, *y = b;
+	return x->timestamp < y->timestamp ? -1 : x->timestamp > y->timestamp;
+}
+
+/* The open held transfers, oldest first, into *out (count *n). */
+static enum ht_err held_open(struct server *s, struct ht_transfer **out,
+			     size_t *n)
+{
+	struct held *h = &s->risk->held;
+	struct ht_ledger *l = ht_hub_ledger(s->hub);
+	*n = 0;
+	*out = malloc((h->count ? h->count : 1) * sizeof **out);
+	if (!*out)
+		return HT_ERR_NOMEM;
+	for (size_t i = 0; i < h->cap; i++) {
+		const struct ht_transfer *t;
+		if (!h->slot[i] ||
+		    ht_ledger_pending_state(l, h->slot[i]) != HT_PENDING_OPEN ||
+		    !(t = ht_ledger_transfer_get(l, h->slot[i])))
+			continue;
+		HT_ASSERT(*n < h->count);
+		(*out)[(*n)++] = *t;
+	}
+	qsort(*out, *n, sizeof **out, by_timestamp);
+	return HT_OK;
+}
+
+/* {"transfer":{…as a lookup shows it…},"risk":{…as GET …/risk…}} */
+static enum ht_err review_json(struct server *s, const struct ht_transfer *t,
+			       struct ht_risk_row *row, struct ht_buf *b)
+{
+	struct ht_buf one = {0};
+	enum ht_err err = ht_jsonl_write_transfers(&one, HT_OP_LOOKUP_TRANSFERS,
+						   t, 1);
+	char *open = err ? NULL : memchr(one.data, '[', one.len);
+	if (!err && (!open || one.len < 2))
+		err = HT_ERR_INVALID;
+	if (!err)
+		err = ht_buf_append(b, "{\"transfer\":", 12);
+	if (!err)
+		err = ht_buf_append(b, open + 1,
+				    one.len - 2 - (size_t)(open + 1 - one.data));
+	ht_buf_free(&one);
+	if (!err)
+		err = ht_buf_append(b, ",\"risk\":", 8);
+	enum ht_err rerr = err ? err : ht_hub_risk_get(s->hub, t->id, row);
+	if (!err)
+		err = rerr ? ht_buf_append(b, "null", 4)
+			   : riskflow_row_json(s, row, b);
+	return err ? err : ht_buf_append(b, "}", 1);
+}
+
+void riskflow_reviews(struct server *s, struct job *j)
+{
+	if (!s->risk) {
+		j->status = 404;
+		j->code = "not_found";
+		snprintf(j->message, sizeof j->message, "risk control is off:"
+			 " nothing is held for review (serve --risk)");
+		return;
+	}
+	struct ht_transfer *t = NULL;
+	size_t n = 0;
+	struct ht_risk_row *row = malloc(sizeof *row);
+	enum ht_err err = row ? held_open(s, &t, &n) : HT_ERR_NOMEM;
+	size_t limit = j->a && j->a < n ? (size_t)j->a : n;
+	if (!err)
+		err = ht_buf_printf(&j->body, "{\"count\":%zu,\"reviews\":[", n);
+	for (size_t i = 0; !err && i < limit; i++) {
+		if (i)
+			err = ht_buf_append(&j->body, ",", 1);
+		if (!err)
+			err = review_json(s, &t[i], row, &j->body);
+	}
+	if (!err)
+		err = ht_buf_append(&j->body, "]}\n", 3);
+	if (err) {
+		j->status = 500;
+		j->code = "internal";
+		snprintf(j->message, sizeof j->message, "reviews: %s",
+			 ht_strerror(err));
+	}
+	free(t);
+	free(row);
 }

@@ -62,6 +62,9 @@ enum route_id {
 	R_METRICS,
 	R_STATIC,
 	R_TRANSFER_RISK,
+	R_RISK_REVIEWS,
+	R_RISK_APPROVE,
+	R_RISK_REJECT,
 	R__COUNT,
 	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
 };
@@ -117,6 +120,7 @@ enum job_kind {
 	JOB_CONSISTENCY,
 	JOB_HEALTH,
 	JOB_RISK_GET,
+	JOB_RISK_REVIEWS,
 };
 
 struct conn;
@@ -317,6 +321,12 @@ enum ht_err riskflow_screen(struct server *s, struct job *j,
 void riskflow_applied(struct server *s, struct job *j);
 /* Is id a transfer held for review (hub thread)? */
 bool riskflow_held(struct server *s, ht_u128 id);
+/* Was id ever held for review: still held, or a stored review decision
+ * (hub thread)? False without --risk. */
+bool riskflow_was_held(struct server *s, ht_u128 id);
+/* GET /v1/risk/reviews (hub thread): the transfers held and still
+ * pending, oldest first, at most j->a of them, into j->body. */
+void riskflow_reviews(struct server *s, struct job *j);
 /* Hub thread, once j's events have their places in the changes (j->first,
  * j->leaf relative to it): note each scored transfer's decision for the
  * commit that stores its leaf (ht_hub_risk_note). Errors: HT_ERR_NOMEM

@@ -194,6 +194,10 @@ class Hub:
         return self.raw(who, "POST", "/v1/transfers", {"transfers": ts})
 
 
+def allowed_id_of(ts):
+    return ts[0]["id"]
+
+
 def xfer(tid, dr, cr, amount, **kw):
     t = {"id": str(tid), "debit_account_id": str(dr),
          "credit_account_id": str(cr), "amount": str(amount), "ledger": 156,
@@ -366,12 +370,80 @@ st, js, raw = hub.transfers("bankA", [{"id": "8012", "pending_id": "8002",
 check(f"{G}: the payer may withdraw (void) its held payment",
       st == 200 and js["results"][0]["result"] == "ok", raw)
 
+# ---- operators decide -------------------------------------------------------------
+G = "decide"
+st, js, raw = hub.transfers("bankA", [xfer(8003, 9, 217, 4_700_000),
+                                      xfer(8004, 10, 218, 4_800_000)])
+check(f"{G}: two more payments held",
+      st == 200 and [r["risk"]["decision"] for r in js["results"]]
+      == ["review", "review"], raw)
+for who in ("op", "reg"):
+    st, js, raw = hub.raw(who, "GET", "/v1/risk/reviews?limit=8190")
+    ids = [r["transfer"]["id"] for r in js["reviews"]] if st == 200 else []
+    check(f"{G}: {who} lists the held transfers still pending, oldest first,"
+          " each with its decision",
+          st == 200 and ids[-3:] == ["8001", "8003", "8004"]
+          and "8002" not in ids and js["count"] == len(ids)
+          and all(r["risk"]["decision"] == "review"
+                  and r["transfer"]["flags"] == ["pending"]
+                  for r in js["reviews"]), raw)
+st, js, raw = hub.raw("op", "GET", "/v1/risk/reviews?limit=1")
+check(f"{G}: limit bounds the list, count says how many there are",
+      st == 200 and len(js["reviews"]) == 1 and js["count"] >= 3, raw)
+st, js, raw = hub.raw("bankA", "GET", "/v1/risk/reviews")
+check(f"{G}: a participant cannot list reviews (403)", st == 403, raw)
+st, js, raw = hub.raw("bankA", "POST", "/v1/risk/reviews/8003/approve",
+                      {"id": "8030"})
+check(f"{G}: a participant cannot approve (403)",
+      st == 403 and js.get("code") == "forbidden", raw)
+st, js, raw = hub.raw("reg", "POST", "/v1/risk/reviews/8003/approve",
+                      {"id": "8030"})
+check(f"{G}: the regulator cannot approve (403)", st == 403, raw)
+before = balance(hub, "bankA", 9)
+st, js, raw = hub.raw("op", "POST", "/v1/risk/reviews/8003/approve",
+                      {"id": "8030"})
+r = js["results"][0] if st == 200 else {}
+check(f"{G}: the operator approves: a post of the held transfer, answered"
+      " with its leaf and a receipt", r.get("result") == "ok" and "leaf" in r
+      and js["receipt"]["count"] == 1, raw)
+after = balance(hub, "bankA", 9)
+check(f"{G}: approve moves the reserved amount from pending to posted",
+      int(before["debits_pending"]) - int(after["debits_pending"]) == 4_700_000
+      and int(after["debits_posted"]) - int(before["debits_posted"]) == 4_700_000,
+      (before, after))
+st, js, raw = hub.raw("op", "POST", "/v1/risk/reviews/8003/approve",
+                      {"id": "8030"})
+check(f"{G}: approving again (same id) answers exists",
+      st == 200 and js["results"][0]["result"] == "exists", raw)
+st, js, raw = hub.raw("op", "POST", "/v1/risk/reviews/8003/reject",
+                      {"id": "8031"})
+check(f"{G}: rejecting a posted one answers pending_transfer_already_posted",
+      st == 200 and js["results"][0]["result"]
+      == "pending_transfer_already_posted", raw)
+st, js, raw = hub.raw("op", "POST", "/v1/risk/reviews/8004/reject",
+                      {"id": "8040"})
+a = balance(hub, "bankA", 10)
+check(f"{G}: the operator rejects: a void, the reserved amount released",
+      st == 200 and js["results"][0]["result"] == "ok"
+      and a["debits_pending"] == "0", (raw, a))
+st, js, raw = hub.raw("op", "POST", f"/v1/risk/reviews/{allowed_id_of(ordinary)}/approve",
+                      {"id": "8050"})
+check(f"{G}: a transfer never held cannot be approved (404)",
+      st == 404 and js.get("code") == "not_found", raw)
+st, js, raw = hub.raw("op", "POST", "/v1/risk/reviews/8001/approve", {"id": 8050})
+check(f"{G}: a body without a string id is 400 naming what is wanted",
+      st == 400 and "new transfer id" in js.get("message", ""), raw)
+st, js, raw = hub.raw("op", "POST", "/v1/risk/reviews/8001/approve", "{")
+check(f"{G}: a body that is not JSON is 400 malformed_json",
+      st == 400 and js.get("code") == "malformed_json", raw)
+
 # ---- record: decisions stored with their transfers, read back ------------------------
 G = "record"
 allowed_id = ordinary[0]["id"]
 blocked_id = blocked[0]["id"] if blocked else None
 want = {allowed_id: ("allow", "ok", None), "8001": ("review", "ok", "pending"),
-        "8002": ("review", "ok", "voided")}
+        "8002": ("review", "ok", "voided"), "8003": ("review", "ok", "posted"),
+        "8004": ("review", "ok", "voided")}
 if blocked_id:
     want[blocked_id] = ("block", "risk_blocked", None)
 

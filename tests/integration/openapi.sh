@@ -84,7 +84,8 @@ printf '<!doctype html><title>huitong</title>\n' >"$tmp/static/index.html"
 # something to answer: no rule fires on the examples unless one says so.
 cat >"$tmp/rules.txt" <<'RULES'
 version 1
-rule example_review: amount == 7.77 => review score 50 reason "example_review"
+rule example_review: amount > 7.76 and amount < 7.78 => review score 50
+    reason "example_review"
 RULES
 
 "$HUITONG" serve --data "$D" --listen 127.0.0.1:0 --ready-file "$D/addr" \
