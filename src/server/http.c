@@ -35,6 +35,7 @@
 #include <jansson.h>
 
 #include "huitong/journal.h"
+#include "huitong/risk.h"
 
 /* ---- the route table ---------------------------------------------------------- */
 
@@ -96,6 +97,8 @@ static const struct route routes[] = {
 	 "operator", {NULL}},
 	{R_RISK_REJECT, "POST", "/v1/risk/reviews/{id}/reject", true, ROLE_O,
 	 "operator", {NULL}},
+	{R_RISK_RULES, "POST", "/v1/risk/rules", true, ROLE_O, "operator",
+	 {NULL}},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
@@ -656,6 +659,86 @@ static void review_submit(struct ctx *x, bool approve)
 	submit(x, j);
 }
 
+static void answer_json(struct ctx *x, int status, struct evbuffer *b);
+
+/* A rule file refused: 400 with every error's line and column. */
+static void rules_refused(struct ctx *x, const struct ht_rules_diag *d,
+			  enum ht_err err)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (!b)
+		return fail(x, 500, "internal", "out of memory");
+	char first[HT_RULES_MESSAGE_BYTES + 32] = "";
+	if (d->count)
+		snprintf(first, sizeof first, "; the first at %u:%u: %s",
+			 d->errors[0].line, d->errors[0].column,
+			 d->errors[0].message);
+	char msg[HT_RULES_MESSAGE_BYTES + 128];
+	snprintf(msg, sizeof msg, "rules: %zu error%s%s (the rules in force"
+		 " stay)%s", d->count, d->count == 1 ? "" : "s",
+		 d->truncated ? " and more" : "",
+		 d->count ? first : err == HT_ERR_LIMIT ? ": over a limit" : "");
+	evbuffer_add_printf(b, "{\"code\":\"invalid_request\",\"message\":\"");
+	json_escape(b, msg, strlen(msg));
+	evbuffer_add_printf(b, "\",\"errors\":[");
+	for (size_t i = 0; i < d->count; i++) {
+		const struct ht_rules_error *e = &d->errors[i];
+		evbuffer_add_printf(b, "%s{\"line\":%u,\"column\":%u,"
+				       "\"message\":\"", i ? "," : "", e->line,
+				    e->column);
+		json_escape(b, e->message, strlen(e->message));
+		evbuffer_add(b, "\"}", 2);
+	}
+	evbuffer_add(b, "]}\n", 3);
+	x->ai.code = "invalid_request";
+	send_body(x->s, x->c, x->req, 400, "application/json", b, &x->ai);
+	evbuffer_free(b);
+}
+
+/* POST /v1/risk/rules: the body is a rule file (docs/risk-rules.md),
+ * parsed against the feature catalogue here, on the worker thread, and
+ * put in force only when it has no error (ht_rules_holder_reload: the hub
+ * thread's next decision takes it; none waits). */
+static void do_risk_rules(struct ctx *x)
+{
+	struct ht_rules_holder *h = riskflow_rules(x->s);
+	if (!h)
+		return fail(x, 404, "not_found",
+			    "risk control is off (serve --risk)");
+	if (x->body_len > HT_RULES_FILE_BYTES_MAX)
+		return fail(x, 413, "payload_too_large",
+			    "a rule file of %zu bytes; the limit is %u",
+			    x->body_len, HT_RULES_FILE_BYTES_MAX);
+	struct ht_rules_diag diag;
+	enum ht_err err = ht_rules_holder_reload(h, x->body, x->body_len,
+						 ht_risk_rule_schema(), &diag);
+	atomic_fetch_add(&x->s->m.risk_reloads[err ? 1 : 0], 1);
+	if (err == HT_ERR_NOMEM)
+		return fail(x, 500, "internal", "out of memory");
+	if (err)
+		return rules_refused(x, &diag, err);
+	struct ht_ruleset *rs = ht_rules_holder_acquire(h);
+	struct evbuffer *b = evbuffer_new();
+	if (!b) {
+		ht_rules_release(rs);
+		return fail(x, 500, "internal", "out of memory");
+	}
+	evbuffer_add_printf(b, "{\"rules_version\":%u,\"rules\":%zu,"
+			       "\"shadow\":%zu,\"sections\":%zu}\n",
+			    rs ? ht_rules_version(rs) : 0,
+			    rs ? ht_rules_count(rs) : 0,
+			    rs ? ht_rules_shadow_count(rs) : 0,
+			    rs ? ht_rules_section_count(rs) : 0);
+	if (!x->s->o.quiet)
+		fprintf(stderr, "huitong serve: risk rules version %u in force"
+				" (%zu rules), posted by %s\n",
+			rs ? ht_rules_version(rs) : 0, rs ? ht_rules_count(rs) : 0,
+			x->c->id.id);
+	ht_rules_release(rs);
+	answer_json(x, 200, b);
+	evbuffer_free(b);
+}
+
 static void answer_json(struct ctx *x, int status, struct evbuffer *b)
 {
 	x->ai.code = "ok";
@@ -813,6 +896,8 @@ static void dispatch(struct ctx *x)
 	case R_RISK_APPROVE:
 	case R_RISK_REJECT:
 		return review_submit(x, x->m.route->id == R_RISK_APPROVE);
+	case R_RISK_RULES:
+		return do_risk_rules(x);
 	default:
 		break;
 	}

@@ -236,7 +236,16 @@ void riskflow_print_diag(const char *path, const struct ht_rules_diag *d)
 			path);
 }
 
+static enum ht_err reload_file(struct server *s, const char *path);
+
 enum ht_err riskflow_reload_file(struct server *s, const char *path)
+{
+	enum ht_err err = reload_file(s, path);
+	atomic_fetch_add(&s->m.risk_reloads[err ? 1 : 0], 1);
+	return err;
+}
+
+static enum ht_err reload_file(struct server *s, const char *path)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -289,11 +298,13 @@ enum ht_err riskflow_open(struct server *s)
 	if (!err)
 		err = ht_rules_holder_create(NULL, &rf->rules);
 	if (!err && o->rules)
-		err = riskflow_reload_file(s, o->rules);
+		err = reload_file(s, o->rules);
 	if (!err)
 		err = held_grow(&rf->held);
 	if (!err)
 		err = ht_hub_risk_each(s->hub, HT_DECISION_REVIEW, load_held, s);
+	if (!err)
+		atomic_store(&s->m.risk_held, rf->held.count);
 	char msg[256] = "";
 	if (!err) {
 		struct ht_risk_engine_config cfg = {
@@ -586,11 +597,21 @@ enum ht_err riskflow_screen(struct server *s, struct job *j,
 	return HT_OK;
 }
 
+static void riskflow_applied_each(struct riskflow *rf, struct job *j);
+
 void riskflow_applied(struct server *s, struct job *j)
 {
 	struct riskflow *rf = s->risk;
 	if (!rf || !j->risk || !j->results)
 		return;
+	riskflow_applied_each(rf, j);
+	atomic_store(&s->m.risk_held, rf->held.count);
+}
+
+/* Remember the reviews j created, forget the held transfers it posted or
+ * voided. */
+static void riskflow_applied_each(struct riskflow *rf, struct job *j)
+{
 	for (size_t i = 0; i < j->r.count; i++) {
 		const struct ht_transfer *t = &j->r.transfers[i];
 		if (j->results[i] != HT_R_OK)

@@ -384,10 +384,38 @@ static void worker_free(struct worker *w)
 /* ---- run ----------------------------------------------------------------------- */
 
 static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_hup;
 
 static void on_signal(int sig)
 {
 	got_signal = sig;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	got_hup = 1;
+}
+
+/* SIGHUP with --risk: re-read --risk-rules (main thread; the holder lets
+ * the hub thread go on meanwhile). A bad file keeps the rules in force. */
+static void hup_reload(struct server *s)
+{
+	got_hup = 0;
+	const char *path = s->o.risk.rules;
+	if (!path) {
+		fprintf(stderr, "huitong serve: SIGHUP: no --risk-rules to"
+				" re-read\n");
+		return;
+	}
+	if (riskflow_reload_file(s, path)) {
+		fprintf(stderr, "huitong serve: SIGHUP: %s refused; the rules in"
+				" force stay\n", path);
+		return;
+	}
+	char line[512];
+	fprintf(stderr, "huitong serve: SIGHUP: re-read %s: %s\n", path,
+		riskflow_describe(s, line, sizeof line));
 }
 
 enum ht_err ht_server_run(const struct ht_server_options *opt)
@@ -478,6 +506,12 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
+		if (s->risk) {
+			/* only with --risk: otherwise SIGHUP stays as it was */
+			struct sigaction hup = {.sa_handler = on_hup};
+			sigemptyset(&hup.sa_mask);
+			sigaction(SIGHUP, &hup, NULL);
+		}
 		if (!opt->quiet)
 			fprintf(stderr,
 				"huitong serve: listening on https://%s (TLS 1.3,"
@@ -497,6 +531,8 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 			static unsigned tick;
 			if (++tick % 5 == 0)
 				auth_poll(s);
+			if (got_hup)
+				hup_reload(s);
 		}
 		if (!opt->quiet)
 			fprintf(stderr, "huitong serve: stopping: finishing"

@@ -65,6 +65,7 @@ enum route_id {
 	R_RISK_REVIEWS,
 	R_RISK_APPROVE,
 	R_RISK_REJECT,
+	R_RISK_RULES,
 	R__COUNT,
 	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
 };
@@ -95,6 +96,7 @@ struct metrics {
 	_Atomic uint64_t risk_decisions[HT_DECISION__COUNT];
 	_Atomic uint64_t risk_shadow_hits;   /* shadow rules that fired */
 	_Atomic uint64_t risk_reloads[2];    /* rule reloads: [0] ok, [1] refused */
+	_Atomic uint64_t risk_held;          /* held for review now (gauge) */
 };
 
 void metrics_observe(struct histogram *h, double value_s);
