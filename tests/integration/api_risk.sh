@@ -9,16 +9,27 @@
 #             are 400 with the field named;
 #   ordinary  ordinary traffic (customers paying merchants, each from its
 #             own device) is allowed, every result carrying its decision;
+#   shadow    a shadow rule that would block everything changes nothing;
 #   takeover  an account-takeover burst (many payments in a minute from a
 #             new device to new payees) is blocked or held, blocked ones
 #             refused with risk_blocked (id burned: a retry answers
 #             id_already_failed);
-#   shadow    a shadow rule that would block everything changes nothing;
 #   review    a held transfer is created pending with the review timeout;
 #             the client verifies its receipt; an exact retry answers
 #             exists; nobody posts it through /v1/transfers; the payer may
 #             void it; the timeout voids it;
-#   journal   `huitong journal verify` passes on the store afterwards.
+#   decide    operators list the held transfers, approve (post) and reject
+#             (void) them; participants and the regulator cannot;
+#   metrics   decisions by kind, shadow hits, the rules version;
+#   reload    five new rule files posted during a 3000-payment load: none
+#             lost, each decision names the version it was made under; bad
+#             files are 400 with line:column and change nothing; SIGHUP
+#             re-reads --risk-rules, a bad file keeps the old rules;
+#   record    decisions read back (regulator, payee's participant; 404
+#             otherwise), kill -9 and restart: decisions and held
+#             transfers survive, journal verify passes; a schema-2 store
+#             migrates to schema 3;
+#   journal   `huitong journal verify` passes on the stores.
 # The model is the build's models/default.model (HT_BUILD or the release
 # build beside the source); without one a small model is trained here
 # (huitong sim + risk train --rounds 50).
