@@ -70,6 +70,9 @@
 /* Bytes kept of the hub's error code and message. */
 #define HT_CLIENT_CODE_BYTES 64
 #define HT_CLIENT_MESSAGE_BYTES 256
+/* Reasons accepted in one result's risk decision (the hub sends at most
+ * HT_RISK_REASONS_MAX, 16). */
+#define HT_CLIENT_RISK_REASONS_MAX 64
 /* A result without a journal leaf (exists, linked_event_failed, ...). */
 #define HT_CLIENT_NO_LEAF UINT64_MAX
 
@@ -201,7 +204,10 @@ struct ht_client_commit {
  * has one in [first, first+count), each leaf once and every leaf used;
  * each `ok` event's leaf is the event asked for (same id, and every field
  * the request set has the same value, the amount of a balancing transfer
- * at most the one asked, of a post or void with amount 0 any); each leaf
+ * at most the one asked, of a post or void with amount 0 any; a transfer
+ * whose result says the hub's risk engine held it for review is the
+ * request made pending, with the hub's timeout unless the request was
+ * pending with its own: docs/api.md "Risk"); each leaf
  * of a refusal is a refusal of that id with that result; every `ok` has a
  * leaf; the range proof of the leaves leads to the head's root; heads
  * never go backwards within this client. Any failure is HT_ERR_VERIFY.

@@ -91,6 +91,69 @@ enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
 				    const struct ht_transfer *in, size_t n,
 				    uint16_t *results);
 
+/* ht_hub_create_transfers with the hub's verdicts (refuse: NULL or n
+ * result codes, 0 = apply as asked), as ht_ledger_create_transfers_screened
+ * defines them; the server's risk engine refuses with HT_R_RISK_BLOCKED.
+ * Errors: those of ht_hub_create_transfers, HT_ERR_INVALID (a verdict that
+ * does not burn). */
+enum ht_err ht_hub_create_transfers_screened(struct ht_hub *hub,
+					     const struct ht_transfer *in,
+					     size_t n, const uint16_t *refuse,
+					     uint16_t *results);
+
+/* ---- risk decisions (serve --risk) --------------------------------------
+ *
+ * What the risk engine decided for a scored transfer is stored by the
+ * commit that stores the transfer's leaf (its transfer event, or its
+ * refusal for a blocked one), in the same store transaction, keyed by that
+ * leaf: so a decision is never durable without its payment, nor a scored
+ * payment without its decision. It is not part of the leaf (the event
+ * encoding is the ledger's contract); like an account's owner it is the
+ * hub's record. The hub does not interpret it. */
+
+/* Bytes of a decision's reasons (a JSON array of at most 16 reason codes
+ * of at most 64 bytes) and of its model version, NUL included. */
+#define HT_RISK_ROW_REASONS_BYTES 1280
+#define HT_RISK_ROW_MODEL_BYTES 72
+
+struct ht_risk_row {
+	ht_u128 id;                  /* the transfer */
+	ht_u128 debit_account_id;    /* as asked: a blocked transfer has no */
+	ht_u128 credit_account_id;   /* stored event naming them */
+	uint64_t leaf;               /* read: its leaf; note: ignored */
+	int64_t time_ms;             /* when it was decided (hub wall clock) */
+	double score;                /* 0..1 */
+	uint32_t rules_version;      /* when has_rules */
+	bool has_rules;
+	uint8_t decision;            /* enum ht_decision (riskeval.h) */
+	char reasons[HT_RISK_ROW_REASONS_BYTES];     /* JSON array text */
+	char model_version[HT_RISK_ROW_MODEL_BYTES]; /* "" without a model */
+};
+
+/*
+ * Record the decision of the transfer whose event is number event_index
+ * of the changes since the last commit (ht_ledger_changes: its leaf will
+ * be head.tree_size + event_index); written by the next commit. The event
+ * must be a transfer or a refusal of row->id. Errors: HT_ERR_INVALID (no
+ * such event, another id, a decision out of range, texts not
+ * NUL-terminated in their arrays), HT_ERR_NOMEM, HT_ERR_POISONED.
+ */
+enum ht_err ht_hub_risk_note(struct ht_hub *hub, size_t event_index,
+			     const struct ht_risk_row *row);
+
+/* The committed decision of transfer id. Errors: HT_ERR_NOT_FOUND (no
+ * decision: not scored, or no such transfer), HT_ERR_CORRUPT (the row is
+ * not what was written), HT_ERR_IO. */
+enum ht_err ht_hub_risk_get(struct ht_hub *hub, ht_u128 id,
+			    struct ht_risk_row *out);
+
+/* Every committed decision (decision < 0) or those of one decision, in
+ * leaf order; fn returns non-zero to stop. row is valid during the call.
+ * Errors: those of the store. */
+enum ht_err ht_hub_risk_each(struct ht_hub *hub, int decision,
+			     int (*fn)(void *ctx, const struct ht_risk_row *row),
+			     void *ctx);
+
 /* Longest participant id (the owner of accounts), in bytes. */
 #define HT_OWNER_BYTES_MAX 64
 

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include "huitong/hub.h"
+#include "huitong/payment.h"
 
 /* A growable output buffer. Zero-initialise; ht_buf_free releases. */
 /* (Added by the api owner:) appends keep data NUL-terminated after len
@@ -39,12 +40,36 @@ enum ht_op {
 /* "create_accounts", ... ; NULL for unknown. */
 const char *ht_op_name(enum ht_op op);
 
+/*
+ * (Added for the risk engine.) What a transfer may tell the hub's risk
+ * engine about where its payment comes from, in an optional member of the
+ * transfer object:
+ *
+ *   "risk":{"channel":"qr","device":"d-9","ip":"10.1.2.3"}
+ *
+ * every member optional: channel a name of enum ht_channel (payment.h;
+ * default "transfer"), device and ip strings of 1..64 bytes without
+ * control characters (null or absent: none). Unknown members are errors,
+ * as everywhere in a request. It is not part of the transfer: the ledger
+ * never sees it, `ledger apply` accepts and ignores it, and the API's risk
+ * engine (serve --risk) scores with it.
+ */
+struct ht_transfer_risk {
+	bool given;                        /* the transfer carried "risk" */
+	bool channel_given;
+	enum ht_channel channel;           /* when channel_given */
+	char device[HT_PAYMENT_REF_BYTES]; /* "" when none */
+	char ip[HT_PAYMENT_REF_BYTES];     /* "" when none */
+};
+
 /* A parsed request. Arrays are malloc'd; ht_request_free releases them. */
 struct ht_request {
 	enum ht_op op;
 	size_t count;                   /* events or ids */
 	struct ht_account *accounts;    /* HT_OP_CREATE_ACCOUNTS */
 	struct ht_transfer *transfers;  /* HT_OP_CREATE_TRANSFERS */
+	struct ht_transfer_risk *risk;  /* NULL, or count entries when some
+					   transfer carried "risk" */
 	ht_u128 *ids;                   /* HT_OP_LOOKUP_* */
 	struct ht_account_filter filter; /* HT_OP_GET_ACCOUNT_* */
 };
@@ -60,6 +85,8 @@ void ht_request_free(struct ht_request *r);
  * ledger/code/timeout_s JSON integers in range; flags an array of known
  * names; user_data a string of at most HT_USER_DATA_BYTES_MAX bytes;
  * unknown fields are errors (a typo must not silently drop a field);
+ * a transfer's optional "risk" object goes to r->risk (struct
+ * ht_transfer_risk above);
  * at most HT_BATCH_EVENTS_MAX events / HT_LOOKUP_IDS_MAX ids;
  * JSON depth at most HT_JSON_DEPTH_MAX.
  */

@@ -171,6 +171,8 @@ enum ht_result {
 	HT_R_OVERFLOWS_TIMEOUT = 96,
 	HT_R_EXCEEDS_CREDITS = 97,
 	HT_R_EXCEEDS_DEBITS = 98,
+	/* hub policy: refused by the hub after every ledger check passed */
+	HT_R_RISK_BLOCKED = 100,
 	HT_R__MAX = 128
 };
 
@@ -422,6 +424,25 @@ enum ht_err ht_ledger_create_transfers(struct ht_ledger *l,
 				       const struct ht_transfer *in, size_t n,
 				       uint16_t *results);
 
+/*
+ * (Added for the risk engine.) ht_ledger_create_transfers with a verdict
+ * per event: refuse (NULL: none) holds n result codes, 0 for "apply as
+ * asked". An event with refuse[i] != 0 goes through every check above
+ * exactly as usual; only when all of them pass, and it would commit, does
+ * it get refuse[i] instead, as its own failure: it burns its id (a refusal
+ * event, like every burning failure), and in a chain the other members get
+ * linked_event_failed. So a transfer the ledger would refuse anyway keeps
+ * the ledger's own code, and an `exists` retry stays `exists`. Every
+ * non-zero refuse[i] must be a code that burns (HT_R_RISK_BLOCKED is the
+ * one the hub uses); anything else is HT_ERR_INVALID, nothing done.
+ * Errors: those of ht_ledger_create_transfers.
+ */
+enum ht_err ht_ledger_create_transfers_screened(struct ht_ledger *l,
+						const struct ht_transfer *in,
+						size_t n,
+						const uint16_t *refuse,
+						uint16_t *results);
+
 /* Expire due pending transfers now (also done by every create call). */
 enum ht_err ht_ledger_expire(struct ht_ledger *l);
 
@@ -472,6 +493,11 @@ const struct ht_account *ht_ledger_account_get(const struct ht_ledger *l,
 					       ht_u128 id);
 const struct ht_transfer *ht_ledger_transfer_get(const struct ht_ledger *l,
 						 ht_u128 id);
+
+/* (Added for the risk engine.) True when id is taken: a committed
+ * transfer's, or burned by a refusal. A create of it can then only answer
+ * exists* or id_already_failed. */
+bool ht_ledger_transfer_id_used(const struct ht_ledger *l, ht_u128 id);
 
 /* Pending state of a pending transfer. */
 enum ht_pending_state {

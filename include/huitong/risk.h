@@ -61,7 +61,8 @@ struct ht_risk_decision {
 	 * static or owned by the rule set held until the next decide */
 	const char *reasons[HT_RISK_REASONS_MAX];
 	size_t shadow_count;  /* shadow rules that fired (logged, not acted on) */
-	uint32_t rules_version;
+	uint32_t rules_version;   /* when has_rules */
+	bool has_rules;           /* a rule set was in force */
 	const char *model_version; /* NULL without a model */
 };
 

@@ -14,6 +14,7 @@
 #define HUITONG_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "huitong/common.h"
@@ -34,6 +35,33 @@
  * this before reading it (413 with libevent's own page: see docs/api.md). */
 #define HT_SERVER_BODY_HARD_MAX (HT_JSONL_LINE_BYTES_MAX + 1024u * 1024u)
 
+/* Defaults of the risk engine in the payment path (docs/api.md, "Risk"). */
+#define HT_SERVER_RISK_REVIEW_TIMEOUT_S_DEFAULT 86400u
+/* Transfers held for review at once. A review holds money for up to its
+ * timeout; an operator works through them. Beyond this many the hub
+ * cannot hold one more and blocks it instead (reason
+ * "review_capacity"), so memory stays bounded whatever the traffic. */
+#define HT_SERVER_RISK_HELD_MAX (1u << 20)
+/* Reviews listed by GET /v1/risk/reviews without a limit (at most 8190). */
+#define HT_SERVER_RISK_REVIEWS_DEFAULT 100u
+
+/*
+ * The risk engine in the payment path (`serve --risk`): every transfer
+ * that moves money is scored on the hub thread before the ledger applies
+ * it, and allowed, held for review (created pending) or blocked
+ * (refused with risk_blocked). Off (on false): nothing of it runs.
+ */
+struct ht_server_risk_options {
+	bool on;
+	const char *model;           /* model file; NULL: rules only */
+	const char *rules;           /* rule file; NULL: model only; re-read
+					on SIGHUP */
+	double block_threshold;      /* 0: HT_RISK_BLOCK_THRESHOLD_DEFAULT */
+	double review_threshold;     /* 0: HT_RISK_REVIEW_THRESHOLD_DEFAULT */
+	uint32_t review_timeout_s;   /* 0: the default above */
+	size_t state_bytes;          /* features state; 0: HT_RISK_BYTES_DEFAULT */
+};
+
 struct ht_server_options {
 	const char *data;            /* data directory */
 	const char *listen;          /* "host:port"; NULL: the default */
@@ -43,6 +71,7 @@ struct ht_server_options {
 	unsigned queue;              /* requests waiting for the hub; 0: default */
 	const char *static_dir;      /* files served under /static/; NULL: none */
 	bool quiet;                  /* no startup banner */
+	struct ht_server_risk_options risk;
 	/* Called once the server listens (tests, `make run`); may be NULL. */
 	void (*ready)(void *ctx, const char *address);
 	void *ready_ctx;

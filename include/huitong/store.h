@@ -118,6 +118,21 @@ struct ht_store_owner_row {
 	uint64_t slot;
 	const char *owner;    /* NUL-terminated, 1..HT_OWNER_BYTES_MAX bytes */
 };
+/* A risk decision (hub.h, struct ht_risk_row) written by this commit;
+ * leaf is one of this commit's leaves. Strings are len bytes, borrowed. */
+struct ht_store_risk_row {
+	uint64_t leaf;
+	ht_u128 id, debit_account_id, credit_account_id;
+	int64_t time_ms;
+	double score;
+	uint32_t rules_version;
+	bool has_rules;
+	uint8_t decision;
+	const char *reasons;
+	size_t reasons_len;
+	const char *model_version;
+	size_t model_len;
+};
 struct ht_store_commit {
 	uint64_t first_leaf;             /* leaf index of events[0] */
 	size_t events_count;
@@ -129,6 +144,8 @@ struct ht_store_commit {
 	const struct ht_store_owner_row *owners; /* inserted */
 	size_t history_count;
 	const struct ht_balance *history;
+	size_t risk_count;
+	const struct ht_store_risk_row *risk;
 	const struct ht_sth *head;       /* NULL: journal off (bench only) */
 	uint64_t node_first;
 	size_t node_count;
@@ -157,6 +174,21 @@ enum ht_err ht_store_account_leaves(struct ht_store *s,
 enum ht_err ht_store_account_balances(struct ht_store *s,
 				      const struct ht_account_filter *f,
 				      struct ht_balance *out, size_t *n_out);
+/* The leaf of the refusal that burned transfer id (a projection, like
+ * ht_store_transfer_leaf). HT_ERR_NOT_FOUND when none (and always on a
+ * store older than schema 3). */
+enum ht_err ht_store_refusal_leaf(struct ht_store *s, ht_u128 id,
+				  uint64_t *leaf);
+/* The risk decision stored with leaf `leaf` (schema 3). HT_ERR_NOT_FOUND
+ * when none; HT_ERR_CORRUPT for a row that is not what a commit writes. */
+enum ht_err ht_store_risk_get(struct ht_store *s, uint64_t leaf,
+			      struct ht_risk_row *out);
+/* Every risk decision (decision < 0) or those of one decision, in leaf
+ * order; fn returns non-zero to stop. */
+enum ht_err ht_store_risk_each(struct ht_store *s, int decision,
+			       int (*fn)(void *ctx, const struct ht_risk_row *r),
+			       void *ctx);
+
 /* A read snapshot: every read between begin and end sees the store as of
  * one commit, even while the writer goes on (journal verify beside a live
  * hub). Readers only. */

@@ -26,12 +26,13 @@
  * Values jansson may build for one request, checked by the pre-scan before
  * jansson runs. A 4 MiB line of "{}," would otherwise cost jansson about
  * 300 MB. The largest legal request is a full batch: one object and at
- * most one flags array per event, and per event at most 11 keys, 11
- * values and the flag names; 40 scalars per event leaves room for
- * repeated flag names.
+ * most one flags array and one "risk" object per event, and per event
+ * at most 12 keys, 11 values, the risk object's 3 keys and 3 values and
+ * the flag names; 48 scalars per event leaves room for repeated flag
+ * names.
  */
-#define JSON_CONTAINERS_MAX (2u * HT_BATCH_EVENTS_MAX + 8u)
-#define JSON_SCALARS_MAX (40u * HT_BATCH_EVENTS_MAX + 64u)
+#define JSON_CONTAINERS_MAX (3u * HT_BATCH_EVENTS_MAX + 8u)
+#define JSON_SCALARS_MAX (48u * HT_BATCH_EVENTS_MAX + 64u)
 _Static_assert(HT_LOOKUP_IDS_MAX + 8u <= JSON_SCALARS_MAX,
 	       "a full lookup request passes the pre-scan");
 
@@ -1065,6 +1066,7 @@ enum field_kind {
 	F_USER_DATA, /* char[] at offset, uint8_t length at len_offset */
 	F_BOOL,      /* sets bit in the uint32_t at offset */
 	F_OP,        /* "op" at the top level, already read */
+	F_RISK,      /* a transfer's "risk" object: into the request's risk */
 };
 
 struct field {
@@ -1112,6 +1114,7 @@ static const struct field transfer_fields[] = {
 	NUM(struct ht_transfer, "timeout_s", timeout_s, NUM_U32, FORM_STRING_OR_INT, false),
 	USER_DATA(struct ht_transfer),
 	IGNORED("timestamp"),
+	{ "risk", F_RISK, false, 0, 0, 0, 0, NULL, 0 },
 };
 
 #define BOOL(n, b) \
@@ -1146,8 +1149,106 @@ static void store_num(void *dst, enum num_type t, ht_u128 x)
 	}
 }
 
+/* Where a transfer's "risk" object goes: r->risk[index], the array made
+ * on first use. */
+struct risk_slot {
+	struct ht_request *r;
+	size_t index;
+};
+
+/* One string member of a "risk" object into out (HT_PAYMENT_REF_BYTES):
+ * null is "", otherwise 1..64 bytes without control characters. */
+static enum ht_err get_risk_string(struct perr *pe, const struct where *w,
+				   const char *field, const json_t *v,
+				   char *out)
+{
+	if (json_is_null(v)) {
+		out[0] = '\0';
+		return HT_OK;
+	}
+	if (!json_is_string(v) || is_big_int(v))
+		return fail(pe, HT_ERR_INVALID, w, field,
+			    "must be a string or null");
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+	if (n == 0)
+		return fail(pe, HT_ERR_INVALID, w, field,
+			    "must not be empty (leave it out)");
+	if (n >= HT_PAYMENT_REF_BYTES)
+		return fail(pe, HT_ERR_LIMIT, w, field,
+			    "%zu bytes, longer than %d", n,
+			    HT_PAYMENT_REF_BYTES - 1);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return fail(pe, HT_ERR_INVALID, w, field,
+				    "control character at byte %zu", i);
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return HT_OK;
+}
+
+static enum ht_err get_risk_channel(struct perr *pe, const struct where *w,
+				    const json_t *v, struct ht_transfer_risk *out)
+{
+	char q[QUOTE_SIZE];
+	if (json_is_null(v))
+		return HT_OK;
+	if (!json_is_string(v) || is_big_int(v))
+		return fail(pe, HT_ERR_INVALID, w, "risk.channel",
+			    "must be a channel name (a string)");
+	if (ht_channel_parse(json_string_value(v), json_string_length(v),
+			     &out->channel))
+		return fail(pe, HT_ERR_INVALID, w, "risk.channel",
+			    "unknown channel %s (p2p, qr, card, transfer,"
+			    " cash_in, cash_out, bill)",
+			    quote(q, json_string_value(v),
+				  json_string_length(v)));
+	out->channel_given = true;
+	return HT_OK;
+}
+
+/* A transfer's "risk" object (struct ht_transfer_risk in jsonl.h). */
+static enum ht_err get_risk(struct perr *pe, const struct where *w,
+			    const json_t *v, struct risk_slot *rs)
+{
+	if (!rs)
+		return fail(pe, HT_ERR_INVALID, w, NULL, "unknown field \"risk\"");
+	if (!json_is_object(v))
+		return fail(pe, HT_ERR_INVALID, w, "risk", "must be an object");
+	struct ht_request *r = rs->r;
+	HT_ASSERT(rs->index < r->count);
+	if (!r->risk) {
+		r->risk = calloc(r->count, sizeof *r->risk);
+		if (!r->risk)
+			return fail(pe, HT_ERR_NOMEM, NULL, NULL, "out of memory");
+	}
+	struct ht_transfer_risk *out = &r->risk[rs->index];
+	out->given = true;
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)v, key, val) {
+		enum ht_err err;
+		char q[QUOTE_SIZE];
+		if (!strcmp(key, "channel"))
+			err = get_risk_channel(pe, w, val, out);
+		else if (!strcmp(key, "device"))
+			err = get_risk_string(pe, w, "risk.device", val,
+					      out->device);
+		else if (!strcmp(key, "ip"))
+			err = get_risk_string(pe, w, "risk.ip", val, out->ip);
+		else
+			err = fail(pe, HT_ERR_INVALID, w, "risk",
+				   "unknown field %s (channel, device, ip)",
+				   quote(q, key, strlen(key)));
+		if (err)
+			return err;
+	}
+	return HT_OK;
+}
+
 static enum ht_err set_field(struct perr *pe, const struct where *w,
-			     const struct field *f, const json_t *v, char *obj)
+			     const struct field *f, const json_t *v, char *obj,
+			     struct risk_slot *rs)
 {
 	ht_u128 x;
 	enum ht_err err;
@@ -1173,6 +1274,8 @@ static enum ht_err set_field(struct perr *pe, const struct where *w,
 		return HT_OK;
 	case F_OP:
 		return HT_OK;
+	case F_RISK:
+		return get_risk(pe, w, v, rs);
 	}
 	return HT_ERR_INVALID;
 }
@@ -1184,7 +1287,7 @@ static enum ht_err set_field(struct perr *pe, const struct where *w,
  */
 static enum ht_err parse_object(struct perr *pe, const struct where *w,
 				const json_t *v, const struct field *fields,
-				size_t count, void *obj)
+				size_t count, void *obj, struct risk_slot *rs)
 {
 	if (!json_is_object(v))
 		return fail(pe, HT_ERR_INVALID, w, NULL, "must be an object");
@@ -1202,7 +1305,7 @@ static enum ht_err parse_object(struct perr *pe, const struct where *w,
 				    quote(q, key, strlen(key)));
 		}
 		seen |= 1u << i;
-		enum ht_err err = set_field(pe, w, &fields[i], val, obj);
+		enum ht_err err = set_field(pe, w, &fields[i], val, obj, rs);
 		if (err)
 			return err;
 	}
@@ -1278,12 +1381,13 @@ static enum ht_err parse_events(struct perr *pe, const json_t *root,
 	r->count = n;
 	for (size_t i = 0; i < n; i++) {
 		struct where w = { key, i, true };
+		struct risk_slot rs = { r, i };
 		err = acc ? parse_object(pe, &w, json_array_get(a, i),
 					 account_fields, COUNT(account_fields),
-					 &r->accounts[i])
+					 &r->accounts[i], NULL)
 			  : parse_object(pe, &w, json_array_get(a, i),
 					 transfer_fields, COUNT(transfer_fields),
-					 &r->transfers[i]);
+					 &r->transfers[i], &rs);
 		if (err)
 			return err;
 	}
@@ -1319,7 +1423,7 @@ static enum ht_err parse_filter(struct perr *pe, const json_t *root,
 	struct ht_account_filter *f = &r->filter;
 	f->limit = HT_QUERY_LIMIT_MAX;
 	enum ht_err err = parse_object(pe, &top_level, root, filter_fields,
-				       COUNT(filter_fields), f);
+				       COUNT(filter_fields), f, NULL);
 	if (err)
 		return err;
 	if (f->limit == 0)
@@ -1366,6 +1470,7 @@ void ht_request_free(struct ht_request *r)
 		return;
 	free(r->accounts);
 	free(r->transfers);
+	free(r->risk);
 	free(r->ids);
 	memset(r, 0, sizeof *r);
 }

@@ -55,9 +55,7 @@ static const char usage[] =
 	"A malformed payment line is reported on stderr with its line number,\n"
 	"skipped, and makes the exit status 1. Exit 0 ok, 2 usage or I/O.\n";
 
-/* Where the default model is: $HUITONG_MODEL, else models/default.model
- * beside the binary (the build tree's, where `make build` puts it). */
-static bool default_model_path(char *out, size_t size)
+bool ht_cli_default_model_path(char *out, size_t size)
 {
 	const char *env = getenv("HUITONG_MODEL");
 	if (env && *env) {
@@ -175,7 +173,7 @@ static int load_model(const struct opts *o, struct ht_model **out)
 		return -1;
 	if (o->model)
 		snprintf(path, sizeof path, "%s", o->model);
-	else if (!default_model_path(path, sizeof path))
+	else if (!ht_cli_default_model_path(path, sizeof path))
 		return ht_cli_fail(CMD, "no default model path; give --model");
 	enum ht_err rc = ht_model_load(path, out, err, sizeof err);
 	if (rc == HT_ERR_IO && !o->model)

@@ -6,6 +6,9 @@
 #ifndef HUITONG_RISK_CLI_H
 #define HUITONG_RISK_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "huitong/rules.h"
 
 /*
@@ -27,6 +30,12 @@ int ht_cli_load_rules(const char *cmd, const char *path,
  * printing an error for a bad mb.
  */
 size_t ht_cli_state_bytes(const char *cmd, const char *path, const char *mb);
+
+/* Where the default model is: $HUITONG_MODEL, else models/default.model
+ * beside the binary (the build tree's, where `make build` puts it); false
+ * when the path cannot be made. `risk score` and `serve --risk` use it.
+ * (cmd_risk_score.c) */
+bool ht_cli_default_model_path(char *out, size_t size);
 
 /* The features state's hash seed in offline runs (score, train, test): a
  * fixed one, so a run repeats exactly (which entries compete for room,

@@ -15,6 +15,8 @@
  */
 #include "client_internal.h"
 
+#include "huitong/riskeval.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,6 +435,22 @@ static enum ht_err check_amount(struct ht_client *c, const struct spot *s,
 	return differ_num(c, s, "amount", got, want->amount);
 }
 
+/*
+ * The transfer a result held for risk review implies (docs/api.md, "Risk"):
+ * the request made pending, with the hub's review timeout unless the
+ * request was pending with a timeout of its own. Nothing else may differ:
+ * the flags must be exactly the request's plus `pending`; the timeout is
+ * taken from the leaf only where the request left it to the hub.
+ */
+static void held_form(const struct ht_transfer *want,
+		      const struct ht_transfer *got, struct ht_transfer *out)
+{
+	*out = *want;
+	if (!((want->flags & HT_TRANSFER_PENDING) && want->timeout_s))
+		out->timeout_s = got->timeout_s;
+	out->flags |= HT_TRANSFER_PENDING;
+}
+
 static enum ht_err check_transfer(struct ht_client *c, const struct spot *s,
 				  const struct ht_transfer *want,
 				  const struct ht_transfer *got)
@@ -517,7 +535,8 @@ static enum ht_err check_refusal(struct ht_client *c, const struct spot *s,
 
 static enum ht_err check_leaf(struct ht_client *c, enum ht_op op,
 			      const void *events, const struct spot *s,
-			      uint16_t result, const uint8_t *data, size_t len)
+			      uint16_t result, bool held, const uint8_t *data,
+			      size_t len)
 {
 	struct ht_event e;
 	char id[HT_U128_DEC_SIZE];
@@ -537,9 +556,21 @@ static enum ht_err check_leaf(struct ht_client *c, enum ht_op op,
 	}
 	if (e.kind != HT_EVENT_TRANSFER)
 		return wrong_kind(c, s, e.kind, "a transfer event");
-	return check_transfer(c, s,
-			      (const struct ht_transfer *)events + s->event,
-			      &e.u.transfer);
+	const struct ht_transfer *want =
+		(const struct ht_transfer *)events + s->event;
+	struct ht_transfer pending;
+	if (held) {
+		if (!(e.u.transfer.flags & HT_TRANSFER_PENDING) ||
+		    !e.u.transfer.timeout_s)
+			return client_fail(c, HT_ERR_VERIFY,
+					   "leaf %llu (event %zu): held for"
+					   " review but not pending with a"
+					   " timeout",
+					   (unsigned long long)s->leaf, s->event);
+		held_form(want, &e.u.transfer, &pending);
+		want = &pending;
+	}
+	return check_transfer(c, s, want, &e.u.transfer);
 }
 
 /* ---- create answers ----------------------------------------------------------- */
@@ -568,12 +599,53 @@ static bool result_parse(const char *name, uint16_t *out)
 struct leaf_info {
 	uint64_t ts;
 	const json_t *data; /* hex string, or NULL: rebuild from the request */
+	bool held;          /* the risk engine held it for review */
 };
+
+/* The optional "risk" member of a result (docs/api.md, "Risk"):
+ * {"decision":"allow|review|block","score":0..1,"reasons":["…",…]},
+ * only on transfers; *held when the decision is review. */
+static enum ht_err read_risk(struct ht_client *c, const json_t *v, size_t i,
+			     enum ht_op op, bool *held)
+{
+	enum ht_decision d;
+	const json_t *dec = json_object_get(v, "decision");
+	const json_t *score = json_object_get(v, "score");
+	const json_t *reasons = json_object_get(v, "reasons");
+	*held = false;
+	if (op != HT_OP_CREATE_TRANSFERS || !json_is_object(v) ||
+	    json_object_size(v) != 3)
+		return client_fail(c, HT_ERR_CORRUPT,
+				   "results[%zu].risk: not a transfer's decision"
+				   " object", i);
+	if (!json_is_string(dec) ||
+	    ht_decision_parse(json_string_value(dec), json_string_length(dec),
+			      &d))
+		return client_fail(c, HT_ERR_CORRUPT,
+				   "results[%zu].risk.decision: not allow,"
+				   " review or block", i);
+	if (!json_is_number(score) || !(json_number_value(score) >= 0 &&
+					json_number_value(score) <= 1))
+		return client_fail(c, HT_ERR_CORRUPT,
+				   "results[%zu].risk.score: not in 0..1", i);
+	if (!json_is_array(reasons) ||
+	    json_array_size(reasons) > HT_CLIENT_RISK_REASONS_MAX)
+		return client_fail(c, HT_ERR_CORRUPT,
+				   "results[%zu].risk.reasons: not an array of"
+				   " at most %d", i, HT_CLIENT_RISK_REASONS_MAX);
+	for (size_t k = 0; k < json_array_size(reasons); k++)
+		if (!json_is_string(json_array_get(reasons, k)))
+			return client_fail(c, HT_ERR_CORRUPT,
+					   "results[%zu].risk.reasons[%zu]: not"
+					   " a string", i, k);
+	*held = d == HT_DECISION_REVIEW;
+	return HT_OK;
+}
 
 /* One entry of "results": index i, the request's id, a known result,
  * and "leaf" with "ts" (and maybe "data") when present. */
 static enum ht_err read_result(struct ht_client *c, const json_t *e, size_t i,
-			       ht_u128 want_id, uint16_t *result,
+			       enum ht_op op, ht_u128 want_id, uint16_t *result,
 			       uint64_t *leaf, struct leaf_info *li)
 {
 	uint64_t index;
@@ -603,6 +675,13 @@ static enum ht_err read_result(struct ht_client *c, const json_t *e, size_t i,
 	*leaf = HT_CLIENT_NO_LEAF;
 	li->ts = 0;
 	li->data = json_object_get(e, "data");
+	li->held = false;
+	const json_t *risk = json_object_get(e, "risk");
+	if (risk) {
+		enum ht_err err = read_risk(c, risk, i, op, &li->held);
+		if (err)
+			return err;
+	}
 	if (jleaf && !get_u63(jleaf, leaf))
 		return client_fail(c, HT_ERR_CORRUPT,
 				   "results[%zu].leaf: not a leaf index", i);
@@ -727,8 +806,8 @@ static enum ht_err leaf_data(struct ht_client *c, enum ht_op op,
 			return client_fail(c, HT_ERR_VERIFY,
 					   "results[%zu].data: not hex of 1..%d"
 					   " bytes", s->event, HT_LEAF_BYTES_MAX);
-		enum ht_err err = check_leaf(c, op, events, s, result, data,
-					     *len);
+		enum ht_err err = check_leaf(c, op, events, s, result,
+					     li->held, data, *len);
 		if (!err && (ht_event_decode(data, *len, &e) ||
 			     ht_event_timestamp(&e) != li->ts))
 			err = client_fail(c, HT_ERR_VERIFY,
@@ -743,6 +822,20 @@ static enum ht_err leaf_data(struct ht_client *c, enum ht_op op,
 		return client_fail(c, HT_ERR_VERIFY,
 				   "leaf %llu (event %zu, id %s): a refused"
 				   " account create has no leaf",
+				   (unsigned long long)s->leaf, s->event,
+				   ht_u128_format(s->id, id));
+	const struct ht_transfer *t =
+		op == HT_OP_CREATE_TRANSFERS
+			? (const struct ht_transfer *)events + s->event
+			: NULL;
+	if (li->held && result == HT_R_OK && t &&
+	    !((t->flags & HT_TRANSFER_PENDING) && t->timeout_s))
+		/* held means stored pending with the hub's timeout: not the
+		 * request, so the hub must send the leaf */
+		return client_fail(c, HT_ERR_VERIFY,
+				   "leaf %llu (event %zu, id %s): held for"
+				   " review but not pending (no data: the leaf"
+				   " would be the request as asked)",
 				   (unsigned long long)s->leaf, s->event,
 				   ht_u128_format(s->id, id));
 	if (op == HT_OP_CREATE_ACCOUNTS)
@@ -841,7 +934,7 @@ static enum ht_err read_create_root(struct ht_client *c, const json_t *root,
 		return client_fail(c, HT_ERR_CORRUPT,
 				   "results: not an array of %zu results", n);
 	for (size_t i = 0; i < n; i++) {
-		enum ht_err err = read_result(c, json_array_get(res, i), i,
+		enum ht_err err = read_result(c, json_array_get(res, i), i, op,
 					      event_id(op, events, i),
 					      &results[i], &leaves[i], &info[i]);
 		if (err)

@@ -45,6 +45,22 @@ struct owners {
 	size_t rows_count, rows_cap;
 };
 
+/* Risk decisions noted since the last commit (hub.h): rows whose texts
+ * are offsets into text until the commit hands them to the store. */
+struct risk_note {
+	size_t event_index;
+	struct ht_store_risk_row row;   /* reasons/model_version unset */
+	size_t reasons_off, model_off;
+};
+struct risk_notes {
+	struct risk_note *note;
+	size_t count, cap;
+	char *text;
+	size_t text_len, text_cap;
+	struct ht_store_risk_row *rows; /* built at commit */
+	size_t rows_cap;
+};
+
 struct ht_hub {
 	struct ht_store *store;
 	struct ht_ledger *ledger;          /* NULL when readonly */
@@ -76,6 +92,7 @@ struct ht_hub {
 	size_t fps_cap;
 	struct ht_store_account_row *rows;
 	size_t rows_cap;
+	struct risk_notes risk;
 };
 
 /* Grow *buf to hold at least n elements of size sz. */
@@ -533,6 +550,9 @@ void ht_hub_close(struct ht_hub *hub)
 	owners_free(&hub->owners);
 	free(hub->fps);
 	free(hub->rows);
+	free(hub->risk.note);
+	free(hub->risk.text);
+	free(hub->risk.rows);
 	free(hub);
 }
 
@@ -637,6 +657,17 @@ enum ht_err ht_hub_create_transfers(struct ht_hub *hub,
 		   : ht_ledger_create_transfers(hub->ledger, in, n, results);
 }
 
+enum ht_err ht_hub_create_transfers_screened(struct ht_hub *hub,
+					     const struct ht_transfer *in,
+					     size_t n, const uint16_t *refuse,
+					     uint16_t *results)
+{
+	enum ht_err err = writable(hub);
+	return err ? err
+		   : ht_ledger_create_transfers_screened(hub->ledger, in, n,
+							 refuse, results);
+}
+
 enum ht_err ht_hub_expire(struct ht_hub *hub)
 {
 	enum ht_err err = writable(hub);
@@ -649,6 +680,101 @@ enum ht_err ht_hub_index(struct ht_hub *hub)
 {
 	enum ht_err err = writable(hub);
 	return err ? err : ht_store_index_catch_up(hub->store);
+}
+
+/* ---- risk decisions ------------------------------------------------------ */
+
+static ht_u128 event_id_of(const struct ht_event *e)
+{
+	return e->kind == HT_EVENT_TRANSFER  ? e->u.transfer.id
+	       : e->kind == HT_EVENT_REFUSAL ? e->u.refusal.id
+					     : 0;
+}
+
+enum ht_err ht_hub_risk_note(struct ht_hub *hub, size_t event_index,
+			     const struct ht_risk_row *row)
+{
+	enum ht_err err = writable(hub);
+	if (err)
+		return err;
+	struct ht_ledger_changes ch;
+	ht_ledger_changes(hub->ledger, &ch);
+	size_t rl = strnlen(row->reasons, sizeof row->reasons);
+	size_t ml = strnlen(row->model_version, sizeof row->model_version);
+	if (event_index >= ch.events_count || row->id == 0 ||
+	    event_id_of(&ch.events[event_index]) != row->id ||
+	    row->decision > 2 || rl == sizeof row->reasons ||
+	    ml == sizeof row->model_version)
+		return HT_ERR_INVALID;
+	struct risk_notes *r = &hub->risk;
+	err = reserve((void **)&r->note, &r->cap, r->count + 1, sizeof *r->note);
+	if (!err)
+		err = reserve((void **)&r->text, &r->text_cap, r->text_len + rl + ml + 1,
+			      1);
+	if (err)
+		return err;
+	struct risk_note *n = &r->note[r->count++];
+	n->event_index = event_index;
+	n->row = (struct ht_store_risk_row){
+		.id = row->id,
+		.debit_account_id = row->debit_account_id,
+		.credit_account_id = row->credit_account_id,
+		.time_ms = row->time_ms,
+		.score = row->score,
+		.rules_version = row->rules_version,
+		.has_rules = row->has_rules,
+		.decision = row->decision,
+		.reasons_len = rl,
+		.model_len = ml,
+	};
+	n->reasons_off = r->text_len;
+	memcpy(r->text + r->text_len, row->reasons, rl);
+	r->text_len += rl;
+	n->model_off = r->text_len;
+	memcpy(r->text + r->text_len, row->model_version, ml);
+	r->text_len += ml;
+	return HT_OK;
+}
+
+/* The store rows of the notes, leaves counted from the head before the
+ * commit. */
+static enum ht_err risk_rows(struct ht_hub *hub, size_t events_count)
+{
+	struct risk_notes *r = &hub->risk;
+	enum ht_err err = reserve((void **)&r->rows, &r->rows_cap,
+				  r->count ? r->count : 1, sizeof *r->rows);
+	if (err)
+		return err;
+	for (size_t i = 0; i < r->count; i++) {
+		const struct risk_note *n = &r->note[i];
+		HT_ASSERT(n->event_index < events_count);
+		r->rows[i] = n->row;
+		r->rows[i].leaf = hub->head.tree_size + n->event_index;
+		r->rows[i].reasons = r->text + n->reasons_off;
+		r->rows[i].model_version = r->text + n->model_off;
+	}
+	return HT_OK;
+}
+
+enum ht_err ht_hub_risk_get(struct ht_hub *hub, ht_u128 id,
+			    struct ht_risk_row *out)
+{
+	uint64_t leaf;
+	enum ht_err err = ht_store_transfer_leaf(hub->store, id, &leaf);
+	if (err == HT_ERR_NOT_FOUND)
+		err = ht_store_refusal_leaf(hub->store, id, &leaf);
+	if (!err)
+		err = ht_store_risk_get(hub->store, leaf, out);
+	if (!err && out->id != id)
+		err = HT_ERR_CORRUPT;
+	return err;
+}
+
+enum ht_err ht_hub_risk_each(struct ht_hub *hub, int decision,
+			     int (*fn)(void *ctx, const struct ht_risk_row *row),
+			     void *ctx)
+{
+	return ht_store_risk_each(hub->store, decision, fn, ctx);
 }
 
 /* ---- commit ------------------------------------------------------------- */
@@ -872,6 +998,8 @@ enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
 		err = journal_start(hub, &job, ch.events_count);
 	if (!err)
 		err = account_rows(hub, &ch, &rows, &created);
+	if (!err)
+		err = risk_rows(hub, ch.events_count);
 	struct ht_store_commit c = {
 		.first_leaf = hub->head.tree_size,
 		.events_count = ch.events_count,
@@ -883,6 +1011,8 @@ enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
 		.owners = hub->owners.rows,
 		.history_count = ch.history_count,
 		.history = ch.history,
+		.risk_count = hub->risk.count,
+		.risk = hub->risk.rows,
 		.node_first = ht_journal_node_count(hub->head.tree_size),
 		.finish = journal ? journal_finish : NULL,
 		.finish_ctx = &job,
@@ -912,6 +1042,8 @@ enum ht_err ht_hub_commit(struct ht_hub *hub, struct ht_sth *head_out)
 		hub->head.tree_size += ch.events_count;
 	}
 	owners_committed(hub, created);
+	hub->risk.count = 0;
+	hub->risk.text_len = 0;
 	hub->accounts_committed += created;
 	ht_ledger_changes_reset(hub->ledger);
 	if (head_out)

@@ -9,8 +9,9 @@
  * and its link to the previous head checked, every event — refusals
  * included — replayed into a fresh engine (which checks it could have
  * happened), the replayed balances compared with the stored ones, and
- * every account owner row checked to name a stored account. The first
- * problem found is named.
+ * every account owner row checked to name a stored account, every risk
+ * decision checked to sit on its transfer's leaf. The first problem found
+ * is named.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -218,6 +219,31 @@ static int check_owner(void *p, uint64_t slot, const char *owner, size_t len)
 	return 0;
 }
 
+/* Risk decisions (serve --risk) are not journal leaves either: each must
+ * sit on a leaf the heads cover, and that leaf must be the transfer or the
+ * refusal of the decision's transfer id. */
+static int check_risk(void *p, const struct ht_risk_row *r)
+{
+	struct verifier *v = p;
+	uint8_t data[HT_LEAF_BYTES_MAX];
+	size_t len = 0;
+	struct ht_event e;
+	char id[HT_U128_DEC_SIZE];
+	ht_u128_format(r->id, id);
+	if (r->leaf >= v->next_leaf)
+		return fail(v, "risk decision of %s: leaf %llu is not in the"
+			       " journal", id, LLU(r->leaf));
+	if (ht_store_event_get(v->store, r->leaf, data, &len) ||
+	    ht_event_decode(data, len, &e) ||
+	    !((e.kind == HT_EVENT_TRANSFER && e.u.transfer.id == r->id) ||
+	      (e.kind == HT_EVENT_REFUSAL && e.u.refusal.id == r->id)))
+		return fail(v, "risk decision of %s: leaf %llu is not that"
+			       " transfer", id, LLU(r->leaf));
+	if (!(r->score >= 0 && r->score <= 1))
+		return fail(v, "risk decision of %s: score out of 0..1", id);
+	return 0;
+}
+
 static enum ht_err verifier_open(struct verifier *v, const char *data)
 {
 	enum ht_err err = ht_store_open(data, true, &v->store);
@@ -268,6 +294,8 @@ static enum ht_err verify_all(struct verifier *v)
 			    LLU(ht_ledger_account_count(v->ledger))), v->err;
 	if (!v->err && !err)
 		err = ht_store_owners_each(v->store, check_owner, v);
+	if (!v->err && !err)
+		err = ht_store_risk_each(v->store, -1, check_risk, v);
 	if (!v->err && !err && ht_ledger_check(v->ledger))
 		return fail(v, "ledger invariants do not hold after replay"),
 		       v->err;

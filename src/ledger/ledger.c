@@ -595,7 +595,7 @@ static void burn(struct ht_ledger *l, ht_u128 id, uint16_t r)
 }
 
 static void transfers_apply(struct ht_ledger *l, const struct ht_transfer *in,
-			    size_t n, uint16_t *results)
+			    size_t n, const uint16_t *refuse, uint16_t *results)
 {
 	struct chain c = {0};
 	for (size_t i = 0; i < n; i++) {
@@ -606,7 +606,8 @@ static void transfers_apply(struct ht_ledger *l, const struct ht_transfer *in,
 		uint16_t r = chain_preempt(&c, linked, i, n);
 		if (r == HT_R__MAX)
 			r = ledger_transfer_create(l, &in[i],
-						   ledger_next_ts(l));
+						   ledger_next_ts(l),
+						   refuse ? refuse[i] : 0);
 		chain_step_end(l, &c, results, i, r, linked);
 		if (ledger_result_burns(r))
 			burn(l, in[i].id, r);
@@ -707,15 +708,35 @@ enum ht_err ht_ledger_create_transfers(struct ht_ledger *l,
 				       const struct ht_transfer *in, size_t n,
 				       uint16_t *results)
 {
+	return ht_ledger_create_transfers_screened(l, in, n, NULL, results);
+}
+
+/* Every verdict is 0 or a code that burns. */
+static bool refuse_valid(const uint16_t *refuse, size_t n)
+{
+	for (size_t i = 0; refuse && i < n; i++)
+		if (refuse[i] && !ledger_result_burns(refuse[i]))
+			return false;
+	return true;
+}
+
+enum ht_err ht_ledger_create_transfers_screened(struct ht_ledger *l,
+						const struct ht_transfer *in,
+						size_t n,
+						const uint16_t *refuse,
+						uint16_t *results)
+{
 	enum ht_err err = call_begin(l, n, n == 0 || (in && results));
 	if (!err)
 		err = precheck_transfers(in, n);
+	if (!err && !refuse_valid(refuse, n))
+		err = HT_ERR_INVALID;
 	if (!err)
 		err = call_start(l, n, false);
 	if (err)
 		return err;
 	size_t pending_start = l->pending_count;
-	transfers_apply(l, in, n, results);
+	transfers_apply(l, in, n, refuse, results);
 	call_finish(l, pending_start);
 	return HT_OK;
 }
@@ -771,6 +792,11 @@ void ht_ledger_poison(struct ht_ledger *l)
 }
 
 /* ---- lookups ---------------------------------------------------------- */
+
+bool ht_ledger_transfer_id_used(const struct ht_ledger *l, ht_u128 id)
+{
+	return ledger_xfer_probe(l, id)->val != 0;
+}
 
 const struct ht_account *ht_ledger_account_get(const struct ht_ledger *l,
 					       ht_u128 id)

@@ -277,9 +277,12 @@ static inline void ledger_commit_ts(struct ht_ledger *l, uint64_t ts)
 #define RESULT_REPLAY_MISMATCH HT_R__MAX
 
 /* Create one transfer at timestamp ts (checks, then effects); returns the
- * enum ht_result. The id probe and capacity are the caller's. */
+ * enum ht_result. The id probe and capacity are the caller's. refuse (0:
+ * none) is the result it gets instead of committing when every check
+ * passes (ht_ledger_create_transfers_screened). */
 uint16_t ledger_transfer_create(struct ht_ledger *l,
-				const struct ht_transfer *t, uint64_t ts);
+				const struct ht_transfer *t, uint64_t ts,
+				uint16_t refuse);
 
 /* ---- expiry heap (expire.c) ---- */
 /* Expire the open pending transfer in slot at ts. */

@@ -67,6 +67,7 @@ static const char *const result_names[HT_R__MAX] = {
 	[HT_R_OVERFLOWS_TIMEOUT] = "overflows_timeout",
 	[HT_R_EXCEEDS_CREDITS] = "exceeds_credits",
 	[HT_R_EXCEEDS_DEBITS] = "exceeds_debits",
+	[HT_R_RISK_BLOCKED] = "risk_blocked",
 };
 
 const char *ht_result_name(int result)

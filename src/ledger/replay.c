@@ -57,7 +57,7 @@ static enum ht_err replay_transfer(struct ht_ledger *l,
 	if (err)
 		return err;
 	l->replaying = true;
-	uint16_t r = ledger_transfer_create(l, t, t->timestamp);
+	uint16_t r = ledger_transfer_create(l, t, t->timestamp, 0);
 	l->replaying = false;
 	l->heap_stale = true;
 	return r == HT_R_OK ? HT_OK : HT_ERR_CORRUPT;

@@ -487,7 +487,8 @@ static void transfer_apply(struct ht_ledger *l, const struct ht_transfer *t,
 }
 
 uint16_t ledger_transfer_create(struct ht_ledger *l,
-				const struct ht_transfer *t, uint64_t ts)
+				const struct ht_transfer *t, uint64_t ts,
+				uint16_t refuse)
 {
 	uint16_t r = check_fields(t);
 	if (r)
@@ -508,6 +509,9 @@ uint16_t ledger_transfer_create(struct ht_ledger *l,
 			      : check_amounts_plain(l, t, ts, &pl);
 	if (r)
 		return r;
+	/* the hub's verdict comes last: it refuses only what would commit */
+	if (refuse)
+		return refuse;
 	if (l->replaying && pl.amount != t->amount)
 		return RESULT_REPLAY_MISMATCH;
 	transfer_apply(l, t, ts, &pl, slot);

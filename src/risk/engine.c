@@ -150,6 +150,7 @@ enum ht_err ht_risk_engine_decide(struct ht_risk_engine *e,
 			return rc;
 		out->rule_score = o.score;
 		out->rules_version = ht_rules_version(e->held);
+		out->has_rules = true;
 		out->decision = stricter(out->decision, of_action(o.action));
 		out->shadow_decision = stricter(out->shadow_decision,
 						of_action(o.shadow_action));

@@ -32,7 +32,10 @@
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 
+#include <jansson.h>
+
 #include "huitong/journal.h"
+#include "huitong/risk.h"
 
 /* ---- the route table ---------------------------------------------------------- */
 
@@ -86,6 +89,16 @@ static const struct route routes[] = {
 	{R_METRICS, "GET", "/metrics", false, ROLE_O | ROLE_R,
 	 "operator,regulator", {NULL}},
 	{R_STATIC, "GET", "/static/{name}", false, ROLE_ALL, "all", {NULL}},
+	{R_TRANSFER_RISK, "GET", "/v1/transfers/{id}/risk", false, ROLE_ALL,
+	 "all", {NULL}},
+	{R_RISK_REVIEWS, "GET", "/v1/risk/reviews", false, ROLE_O | ROLE_R,
+	 "operator,regulator", {"limit", NULL}},
+	{R_RISK_APPROVE, "POST", "/v1/risk/reviews/{id}/approve", true, ROLE_O,
+	 "operator", {NULL}},
+	{R_RISK_REJECT, "POST", "/v1/risk/reviews/{id}/reject", true, ROLE_O,
+	 "operator", {NULL}},
+	{R_RISK_RULES, "POST", "/v1/risk/rules", true, ROLE_O, "operator",
+	 {NULL}},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
@@ -600,6 +613,132 @@ out:
 	evhttp_clear_headers(&q);
 }
 
+/* POST /v1/risk/reviews/{id}/approve|reject with {"id":"<new id>"}: the
+ * post (approve) or void (reject) of held transfer {id}, as a create of
+ * one transfer, answered like one (results and receipt). */
+static void review_submit(struct ctx *x, bool approve)
+{
+	ht_u128 pending, id;
+	if (!id_param(x, &pending))
+		return;
+	json_error_t je;
+	json_t *v = json_loadb(x->body, x->body_len, JSON_REJECT_DUPLICATES, &je);
+	const json_t *jid = v ? json_object_get(v, "id") : NULL;
+	bool ok = json_is_object(v) && json_object_size(v) == 1 &&
+		  json_is_string(jid) && json_string_length(jid) > 0 &&
+		  json_string_length(jid) <= 39;
+	for (size_t i = 0; ok && i < json_string_length(jid); i++)
+		ok = json_string_value(jid)[i] >= '0' &&
+		     json_string_value(jid)[i] <= '9';
+	ok = ok && !ht_u128_parse(json_string_value(jid),
+				  json_string_length(jid), &id);
+	json_decref(v);
+	if (!v)
+		return fail(x, 400, "malformed_json", "invalid JSON: %s (byte %d)",
+			    je.text, je.position);
+	if (!ok)
+		return fail(x, 400, "invalid_request",
+			    "body: want {\"id\":\"<new transfer id>\"}, the"
+			    " id of the %s transfer (a decimal u128 string)",
+			    approve ? "post" : "void");
+	struct job *j = job_new(x, JOB_CREATE_TRANSFERS);
+	if (!j)
+		return;
+	j->r.op = HT_OP_CREATE_TRANSFERS;
+	j->r.transfers = calloc(1, sizeof *j->r.transfers);
+	if (!j->r.transfers) {
+		job_free(j);
+		return fail(x, 500, "internal", "out of memory");
+	}
+	j->r.count = 1;
+	j->r.transfers[0].id = id;
+	j->r.transfers[0].pending_id = pending;
+	j->r.transfers[0].flags = approve ? HT_TRANSFER_POST_PENDING
+					  : HT_TRANSFER_VOID_PENDING;
+	j->review_route = true;
+	submit(x, j);
+}
+
+static void answer_json(struct ctx *x, int status, struct evbuffer *b);
+
+/* A rule file refused: 400 with every error's line and column. */
+static void rules_refused(struct ctx *x, const struct ht_rules_diag *d,
+			  enum ht_err err)
+{
+	struct evbuffer *b = evbuffer_new();
+	if (!b)
+		return fail(x, 500, "internal", "out of memory");
+	char first[HT_RULES_MESSAGE_BYTES + 32] = "";
+	if (d->count)
+		snprintf(first, sizeof first, "; the first at %u:%u: %s",
+			 d->errors[0].line, d->errors[0].column,
+			 d->errors[0].message);
+	char msg[HT_RULES_MESSAGE_BYTES + 128];
+	snprintf(msg, sizeof msg, "rules: %zu error%s%s (the rules in force"
+		 " stay)%s", d->count, d->count == 1 ? "" : "s",
+		 d->truncated ? " and more" : "",
+		 d->count ? first : err == HT_ERR_LIMIT ? ": over a limit" : "");
+	evbuffer_add_printf(b, "{\"code\":\"invalid_request\",\"message\":\"");
+	json_escape(b, msg, strlen(msg));
+	evbuffer_add_printf(b, "\",\"errors\":[");
+	for (size_t i = 0; i < d->count; i++) {
+		const struct ht_rules_error *e = &d->errors[i];
+		evbuffer_add_printf(b, "%s{\"line\":%u,\"column\":%u,"
+				       "\"message\":\"", i ? "," : "", e->line,
+				    e->column);
+		json_escape(b, e->message, strlen(e->message));
+		evbuffer_add(b, "\"}", 2);
+	}
+	evbuffer_add(b, "]}\n", 3);
+	x->ai.code = "invalid_request";
+	send_body(x->s, x->c, x->req, 400, "application/json", b, &x->ai);
+	evbuffer_free(b);
+}
+
+/* POST /v1/risk/rules: the body is a rule file (docs/risk-rules.md),
+ * parsed against the feature catalogue here, on the worker thread, and
+ * put in force only when it has no error (ht_rules_holder_reload: the hub
+ * thread's next decision takes it; none waits). */
+static void do_risk_rules(struct ctx *x)
+{
+	struct ht_rules_holder *h = riskflow_rules(x->s);
+	if (!h)
+		return fail(x, 404, "not_found",
+			    "risk control is off (serve --risk)");
+	if (x->body_len > HT_RULES_FILE_BYTES_MAX)
+		return fail(x, 413, "payload_too_large",
+			    "a rule file of %zu bytes; the limit is %u",
+			    x->body_len, HT_RULES_FILE_BYTES_MAX);
+	struct ht_rules_diag diag;
+	enum ht_err err = ht_rules_holder_reload(h, x->body, x->body_len,
+						 ht_risk_rule_schema(), &diag);
+	atomic_fetch_add(&x->s->m.risk_reloads[err ? 1 : 0], 1);
+	if (err == HT_ERR_NOMEM)
+		return fail(x, 500, "internal", "out of memory");
+	if (err)
+		return rules_refused(x, &diag, err);
+	struct ht_ruleset *rs = ht_rules_holder_acquire(h);
+	struct evbuffer *b = evbuffer_new();
+	if (!b) {
+		ht_rules_release(rs);
+		return fail(x, 500, "internal", "out of memory");
+	}
+	evbuffer_add_printf(b, "{\"rules_version\":%u,\"rules\":%zu,"
+			       "\"shadow\":%zu,\"sections\":%zu}\n",
+			    rs ? ht_rules_version(rs) : 0,
+			    rs ? ht_rules_count(rs) : 0,
+			    rs ? ht_rules_shadow_count(rs) : 0,
+			    rs ? ht_rules_section_count(rs) : 0);
+	if (!x->s->o.quiet)
+		fprintf(stderr, "huitong serve: risk rules version %u in force"
+				" (%zu rules), posted by %s\n",
+			rs ? ht_rules_version(rs) : 0, rs ? ht_rules_count(rs) : 0,
+			x->c->id.id);
+	ht_rules_release(rs);
+	answer_json(x, 200, b);
+	evbuffer_free(b);
+}
+
 static void answer_json(struct ctx *x, int status, struct evbuffer *b)
 {
 	x->ai.code = "ok";
@@ -754,6 +893,11 @@ static void dispatch(struct ctx *x)
 		return do_metrics(x);
 	case R_STATIC:
 		return do_static(x);
+	case R_RISK_APPROVE:
+	case R_RISK_REJECT:
+		return review_submit(x, x->m.route->id == R_RISK_APPROVE);
+	case R_RISK_RULES:
+		return do_risk_rules(x);
 	default:
 		break;
 	}
@@ -765,10 +909,12 @@ static void dispatch(struct ctx *x)
 	case R_ACCOUNT_GET:
 	case R_TRANSFER_GET:
 	case R_TRANSFER_RECEIPT:
+	case R_TRANSFER_RISK:
 		if (!id_param(x, &id))
 			goto out;
 		j = job_new(x, x->m.route->id == R_ACCOUNT_GET ? JOB_GET_ACCOUNT
 			       : x->m.route->id == R_TRANSFER_GET ? JOB_GET_TRANSFER
+			       : x->m.route->id == R_TRANSFER_RISK ? JOB_RISK_GET
 								 : JOB_RECEIPT);
 		if (!j)
 			goto out;
@@ -789,6 +935,20 @@ static void dispatch(struct ctx *x)
 		if ((j = job_new(x, JOB_HEAD)))
 			submit(x, j);
 		break;
+	case R_RISK_REVIEWS: {
+		const char *lim = evhttp_find_header(&q, "limit");
+		if (lim && (!digits_u64(lim, &v) || v == 0 ||
+			    v > HT_QUERY_LIMIT_MAX)) {
+			fail(x, 400, "invalid_request", "limit: 1..%d",
+			     HT_QUERY_LIMIT_MAX);
+			goto out;
+		}
+		if ((j = job_new(x, JOB_RISK_REVIEWS))) {
+			j->a = lim ? v : HT_SERVER_RISK_REVIEWS_DEFAULT;
+			submit(x, j);
+		}
+		break;
+	}
 	case R_JOURNAL_HEAD_AT: {
 		char buf[24];
 		if (x->m.param_len >= sizeof buf) {
@@ -954,6 +1114,26 @@ static char *str_put(char *p, const char *s)
 	return p + n;
 }
 
+/* A scored event's decision, after the result's other members:
+ * ,"risk":{"decision":"review","score":0.734211,"reasons":["…",…]} */
+static void risk_put(struct evbuffer *b, const struct job *j,
+		     const struct job_risk *jr)
+{
+	const char *name = ht_decision_name((enum ht_decision)jr->decision);
+	HT_ASSERT(name != NULL);
+	evbuffer_add_printf(b, ",\"risk\":{\"decision\":\"%s\",\"score\":%.6f,"
+			       "\"reasons\":[", name, jr->score);
+	const char *r = j->risk_reasons.data + jr->reasons_off;
+	for (size_t k = 0; k < jr->reason_count; k++) {
+		size_t len = strlen(r);
+		evbuffer_add(b, k ? ",\"" : "\"", k ? 2 : 1);
+		json_escape(b, r, len);
+		evbuffer_add(b, "\"", 1);
+		r += len + 1;
+	}
+	evbuffer_add(b, "]}", 2);
+}
+
 /* One result: {"index":i,"id":"…","result":"…"[,"leaf":L,"ts":T
  * [,"data":"hex"]]}. A leaf's data is sent only when the stored event
  * differs from the one the request implies (ht_event_implied): the client
@@ -994,8 +1174,13 @@ static void result_put(struct evbuffer *b, const struct job *j, size_t i)
 			*p++ = '"';
 		}
 	}
+	HT_ASSERT((size_t)(p - buf) < sizeof buf);
+	if (j->risk && j->risk[i].scored) {
+		evbuffer_add(b, buf, (size_t)(p - buf));
+		risk_put(b, j, &j->risk[i]);
+		p = buf;
+	}
 	*p++ = '}';
-	HT_ASSERT((size_t)(p - buf) <= sizeof buf);
 	evbuffer_add(b, buf, (size_t)(p - buf));
 }
 

@@ -49,6 +49,10 @@ void job_free(struct job *j)
 	free(j->leaf_len);
 	free(j->leaf_ts);
 	free(j->proof);
+	free(j->risk);
+	ht_buf_free(&j->risk_reasons);
+	free(j->refuse);
+	free(j->screened);
 	free(j);
 }
 
@@ -116,6 +120,11 @@ static bool owns(struct server *s, const struct job *j, ht_u128 account)
 	return o && !strcmp(o, j->who);
 }
 
+bool hubq_owns(struct server *s, const struct job *j, ht_u128 account)
+{
+	return owns(s, j, account);
+}
+
 static bool sees_transfer(struct server *s, const struct job *j,
 			  const struct ht_transfer *t)
 {
@@ -123,15 +132,45 @@ static bool sees_transfer(struct server *s, const struct job *j,
 	       owns(s, j, t->credit_account_id);
 }
 
+/* A transfer held for risk review is posted only by an operator's
+ * decision (POST /v1/risk/reviews/{id}/approve), by no other request of
+ * any role: a held payment must not be released around the review. Voids
+ * stay open to whoever may void it (the payer withdrawing it). */
+static bool held_decided_elsewhere(struct server *s, struct job *j, size_t i)
+{
+	const struct ht_transfer *t = &j->r.transfers[i];
+	char ids[HT_U128_DEC_SIZE];
+	ht_u128_format(t->pending_id, ids);
+	if (j->review_route) {
+		/* approve / reject: only what was held for review */
+		if (riskflow_was_held(s, t->pending_id))
+			return true;
+		job_fail(j, 404, "not_found", s->risk
+			 ? "transfer %s is not held for risk review"
+			 : "transfer %s is not held: risk control is off", ids);
+		return false;
+	}
+	if (!(t->flags & HT_TRANSFER_POST_PENDING) ||
+	    !riskflow_held(s, t->pending_id))
+		return true;
+	job_fail(j, 403, "forbidden",
+		 "transfers[%zu]: transfer %s is held for risk review; an"
+		 " operator decides it (POST /v1/risk/reviews/%s/approve)",
+		 i, ids, ids);
+	return false;
+}
+
 /* A participant may only debit accounts it owns; for post/void the
  * pending transfer's debit account counts. Unknown accounts and pending
  * transfers are left to the ledger's own result codes. */
 static bool authorize_transfers(struct server *s, struct job *j)
 {
-	if (j->all_access)
-		return true;
 	struct ht_ledger *l = ht_hub_ledger(s->hub);
 	for (size_t i = 0; i < j->r.count; i++) {
+		if (!held_decided_elsewhere(s, j, i))
+			return false;
+		if (j->all_access)
+			continue;
 		const struct ht_transfer *t = &j->r.transfers[i];
 		ht_u128 debit = t->debit_account_id;
 		if (t->flags & (HT_TRANSFER_POST_PENDING | HT_TRANSFER_VOID_PENDING)) {
@@ -442,6 +481,12 @@ static void do_read(struct server *s, struct job *j)
 	case JOB_CONSISTENCY:
 		read_consistency(s, j);
 		break;
+	case JOB_RISK_GET:
+		riskflow_read(s, j);
+		break;
+	case JOB_RISK_REVIEWS:
+		riskflow_reviews(s, j);
+		break;
 	default:
 		job_fail(j, 500, "internal", "not a read");
 	}
@@ -501,14 +546,22 @@ static enum ht_err apply_create(struct server *s, struct job *j)
 	struct ht_ledger_changes ch;
 	ht_ledger_changes(l, &ch);
 	size_t ev0 = ch.events_count;
-	enum ht_err err =
-		j->kind == JOB_CREATE_ACCOUNTS
-			? ht_hub_create_accounts_owned(s->hub, j->r.accounts, n,
-						       j->who, j->results)
-			: ht_hub_create_transfers(s->hub, j->r.transfers, n,
-						  j->results);
+	const struct ht_transfer *in = j->r.transfers;
+	uint16_t *refuse = NULL;
+	enum ht_err err = riskflow_screen(s, j, &in, &refuse);
+	if (err) {
+		job_fail(j, 500, "internal", "risk engine: %s", ht_strerror(err));
+		return HT_OK;
+	}
+	err = j->kind == JOB_CREATE_ACCOUNTS
+		      ? ht_hub_create_accounts_owned(s->hub, j->r.accounts, n,
+						     j->who, j->results)
+		      : ht_hub_create_transfers_screened(s->hub, in, n, refuse,
+							 j->results);
 	if (err == HT_ERR_POISONED || err == HT_ERR_NOMEM)
 		return err;
+	if (!err)
+		riskflow_applied(s, j);
 	if (err) {
 		job_fail(j, 400, "invalid_request", "the ledger refused the"
 			 " batch: %s", ht_strerror(err));
@@ -552,7 +605,7 @@ static enum ht_err apply_create(struct server *s, struct job *j)
 		}
 	}
 	HT_ASSERT(e == ch.events_count); /* every event belongs to a result */
-	return HT_OK;
+	return riskflow_record(s, j);
 }
 
 static void process(struct server *s, struct job *batch)

@@ -81,6 +81,47 @@ static enum ht_err render_hist(struct ht_buf *b, const char *name,
 	return err;
 }
 
+/* serve --risk only: without it /metrics is as before. */
+static enum ht_err render_risk(struct server *s, struct ht_buf *b)
+{
+	struct metrics *m = &s->m;
+	struct ht_ruleset *rs = ht_rules_holder_acquire(riskflow_rules(s));
+	long long version = rs ? (long long)ht_rules_version(rs) : -1;
+	ht_rules_release(rs);
+	return ht_buf_printf(
+		b,
+		"# HELP huitong_risk_decisions_total Transfers scored by the"
+		" risk engine, by decision.\n"
+		"# TYPE huitong_risk_decisions_total counter\n"
+		"huitong_risk_decisions_total{decision=\"allow\"} %llu\n"
+		"huitong_risk_decisions_total{decision=\"review\"} %llu\n"
+		"huitong_risk_decisions_total{decision=\"block\"} %llu\n"
+		"# HELP huitong_risk_shadow_hits_total Shadow rules that fired"
+		" (logged, never enforced).\n"
+		"# TYPE huitong_risk_shadow_hits_total counter\n"
+		"huitong_risk_shadow_hits_total %llu\n"
+		"# HELP huitong_risk_rules_reloads_total Rule reloads (POST"
+		" /v1/risk/rules, SIGHUP), by outcome.\n"
+		"# TYPE huitong_risk_rules_reloads_total counter\n"
+		"huitong_risk_rules_reloads_total{outcome=\"ok\"} %llu\n"
+		"huitong_risk_rules_reloads_total{outcome=\"refused\"} %llu\n"
+		"# HELP huitong_risk_rules_version The rule file's version in"
+		" force (-1: none).\n"
+		"# TYPE huitong_risk_rules_version gauge\n"
+		"huitong_risk_rules_version %lld\n"
+		"# HELP huitong_risk_held Transfers held for review (pending or"
+		" not yet seen resolved).\n"
+		"# TYPE huitong_risk_held gauge\n"
+		"huitong_risk_held %llu\n",
+		(unsigned long long)atomic_load(&m->risk_decisions[HT_DECISION_ALLOW]),
+		(unsigned long long)atomic_load(&m->risk_decisions[HT_DECISION_REVIEW]),
+		(unsigned long long)atomic_load(&m->risk_decisions[HT_DECISION_BLOCK]),
+		(unsigned long long)atomic_load(&m->risk_shadow_hits),
+		(unsigned long long)atomic_load(&m->risk_reloads[0]),
+		(unsigned long long)atomic_load(&m->risk_reloads[1]), version,
+		(unsigned long long)atomic_load(&m->risk_held));
+}
+
 enum ht_err metrics_render(struct server *s, struct ht_buf *b)
 {
 	struct metrics *m = &s->m;
@@ -185,5 +226,7 @@ enum ht_err metrics_render(struct server *s, struct ht_buf *b)
 			(unsigned long long)as.entries_total,
 			(unsigned long long)as.queue_depth,
 			(double)as.commit_latency_us_last / 1e6);
+	if (!err && s->risk)
+		err = render_risk(s, b);
 	return err;
 }

@@ -384,10 +384,38 @@ static void worker_free(struct worker *w)
 /* ---- run ----------------------------------------------------------------------- */
 
 static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_hup;
 
 static void on_signal(int sig)
 {
 	got_signal = sig;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	got_hup = 1;
+}
+
+/* SIGHUP with --risk: re-read --risk-rules (main thread; the holder lets
+ * the hub thread go on meanwhile). A bad file keeps the rules in force. */
+static void hup_reload(struct server *s)
+{
+	got_hup = 0;
+	const char *path = s->o.risk.rules;
+	if (!path) {
+		fprintf(stderr, "huitong serve: SIGHUP: no --risk-rules to"
+				" re-read\n");
+		return;
+	}
+	if (riskflow_reload_file(s, path)) {
+		fprintf(stderr, "huitong serve: SIGHUP: %s refused; the rules in"
+				" force stay\n", path);
+		return;
+	}
+	char line[512];
+	fprintf(stderr, "huitong serve: SIGHUP: re-read %s: %s\n", path,
+		riskflow_describe(s, line, sizeof line));
 }
 
 enum ht_err ht_server_run(const struct ht_server_options *opt)
@@ -444,6 +472,8 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 	if (!err)
 		err = tls_setup(s);
 	if (!err)
+		err = riskflow_open(s);
+	if (!err)
 		err = hubq_start(s);
 	if (!err) {
 		hub_started = true;
@@ -476,12 +506,23 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
+		if (s->risk) {
+			/* only with --risk: otherwise SIGHUP stays as it was */
+			struct sigaction hup = {.sa_handler = on_hup};
+			sigemptyset(&hup.sa_mask);
+			sigaction(SIGHUP, &hup, NULL);
+		}
 		if (!opt->quiet)
 			fprintf(stderr,
 				"huitong serve: listening on https://%s (TLS 1.3,"
 				" client certificates required), %u worker"
 				" threads, data %s\n",
 				shown, s->n_workers, opt->data);
+		if (!opt->quiet && s->risk) {
+			char line[512];
+			fprintf(stderr, "huitong serve: risk control on: %s\n",
+				riskflow_describe(s, line, sizeof line));
+		}
 		if (opt->ready)
 			opt->ready(opt->ready_ctx, shown);
 		while (!got_signal && !atomic_load(&s->stopping)) {
@@ -490,6 +531,8 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 			static unsigned tick;
 			if (++tick % 5 == 0)
 				auth_poll(s);
+			if (got_hup)
+				hup_reload(s);
 		}
 		if (!opt->quiet)
 			fprintf(stderr, "huitong serve: stopping: finishing"
@@ -516,6 +559,7 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 				ht_strerror(e));
 	}
 	ht_hub_close(s->hub);
+	riskflow_close(s);
 	ht_accesslog_close(s->alog);
 	auth_close(s);
 	SSL_CTX_free(s->ssl_ctx);

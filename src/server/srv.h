@@ -31,6 +31,8 @@
 #include "huitong/pki.h"
 #include "huitong/registry.h"
 #include "huitong/reqsig.h"
+#include "huitong/riskeval.h"
+#include "huitong/rules.h"
 #include "huitong/server.h"
 
 struct event_base;
@@ -59,6 +61,11 @@ enum route_id {
 	R_HEALTHZ,
 	R_METRICS,
 	R_STATIC,
+	R_TRANSFER_RISK,
+	R_RISK_REVIEWS,
+	R_RISK_APPROVE,
+	R_RISK_REJECT,
+	R_RISK_RULES,
 	R__COUNT,
 	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
 };
@@ -85,6 +92,11 @@ struct metrics {
 	_Atomic uint64_t connections_open;
 	_Atomic uint64_t connections_total;
 	_Atomic uint64_t refused_auth;       /* 401 answers */
+	/* risk (serve --risk) */
+	_Atomic uint64_t risk_decisions[HT_DECISION__COUNT];
+	_Atomic uint64_t risk_shadow_hits;   /* shadow rules that fired */
+	_Atomic uint64_t risk_reloads[2];    /* rule reloads: [0] ok, [1] refused */
+	_Atomic uint64_t risk_held;          /* held for review now (gauge) */
 };
 
 void metrics_observe(struct histogram *h, double value_s);
@@ -109,10 +121,25 @@ enum job_kind {
 	JOB_HEAD_AT,
 	JOB_CONSISTENCY,
 	JOB_HEALTH,
+	JOB_RISK_GET,
+	JOB_RISK_REVIEWS,
 };
 
 struct conn;
 struct worker;
+
+/* What the risk engine decided for one event of a create (riskflow.c). */
+struct job_risk {
+	double score;              /* 0..1 */
+	uint32_t reasons_off;      /* into job.risk_reasons: reason_count
+				      NUL-terminated strings */
+	uint32_t rules_version;
+	uint16_t shadow_count;     /* shadow rules that fired */
+	uint8_t scored;            /* 0: not scored (post/void, a retry, ...) */
+	uint8_t decision;          /* enum ht_decision */
+	uint8_t reason_count;
+	bool has_rules;            /* rules were in force (rules_version) */
+};
 
 struct job {
 	struct job *next;
@@ -154,9 +181,23 @@ struct job {
 	struct ht_sth head;
 	uint8_t (*proof)[HT_HASH_BYTES]; /* HT_PROOF_HASHES_MAX */
 	size_t proof_n;
+
+	/* risk (serve --risk; creates of transfers): one per event */
+	struct job_risk *risk;        /* NULL: nothing scored */
+	struct ht_buf risk_reasons;
+	uint16_t *refuse;             /* the verdicts handed to the ledger */
+	struct ht_transfer *screened; /* the request with held transfers made
+					 pending; NULL when none is held */
+	size_t held_new;              /* reviews in this job */
+	int64_t risk_ts_ms;           /* when they were decided */
+	bool review_route;            /* approve/reject: may post a held
+					 transfer */
 };
 
 void job_free(struct job *j);
+/* May j's caller see account's data: operator and regulator always, a
+ * participant for accounts it owns (hub thread). */
+bool hubq_owns(struct server *s, const struct job *j, ht_u128 account);
 /* Hand a job to the hub thread. HT_ERR_LIMIT when the queue is full
  * (answer 503 overloaded), HT_ERR_POISONED when the hub has stopped. */
 enum ht_err hubq_submit(struct server *s, struct job *j);
@@ -231,6 +272,7 @@ struct server {
 	struct worker *workers;
 	unsigned n_workers;
 	struct metrics m;
+	struct riskflow *risk;        /* NULL without --risk (riskflow.c) */
 
 	/* hub thread (hubq.c) */
 	pthread_t hub_thread;
@@ -247,6 +289,58 @@ struct server {
 	unsigned timeout_s;
 	unsigned queue_max;
 };
+
+/* ---- riskflow.c ---------------------------------------------------------------- */
+
+struct riskflow;
+/* Open the risk engine of o.risk (nothing when it is off): the model, the
+ * rules (errors printed as path:line:column), the features state. Errors:
+ * HT_ERR_INVALID, HT_ERR_IO, HT_ERR_NOMEM, those of the model loader and
+ * the rule parser. Before the hub thread starts. */
+enum ht_err riskflow_open(struct server *s);
+void riskflow_close(struct server *s); /* accepts s->risk NULL */
+/* One line for the banner (buf of size bytes). */
+const char *riskflow_describe(struct server *s, char *buf, size_t size);
+/* The rule holder in force (NULL without --risk), for reloads. */
+struct ht_rules_holder *riskflow_rules(struct server *s);
+/* Re-read the rule file at path and put it in force; on any error
+ * (printed) the rules in force stay. Any thread. */
+enum ht_err riskflow_reload_file(struct server *s, const char *path);
+void riskflow_print_diag(const char *path, const struct ht_rules_diag *d);
+/*
+ * Hub thread, before the ledger applies create job j: score each transfer
+ * that moves money (plain and pending ones with a new id between two
+ * existing accounts), record it in the history, and fill j->risk. *in
+ * gets the transfers to hand the ledger (the request, or a copy with the
+ * held ones made pending) and *refuse the verdicts (NULL: none). Nothing
+ * happens for other jobs or without --risk. Errors: HT_ERR_NOMEM, those
+ * of the engine (the job then fails 500; the ledger was not called).
+ */
+enum ht_err riskflow_screen(struct server *s, struct job *j,
+			    const struct ht_transfer **in, uint16_t **refuse);
+/* Hub thread, after the ledger applied j: remember the transfers now held
+ * for review, forget the ones a post or void resolved. */
+void riskflow_applied(struct server *s, struct job *j);
+/* Is id a transfer held for review (hub thread)? */
+bool riskflow_held(struct server *s, ht_u128 id);
+/* Was id ever held for review: still held, or a stored review decision
+ * (hub thread)? False without --risk. */
+bool riskflow_was_held(struct server *s, ht_u128 id);
+/* GET /v1/risk/reviews (hub thread): the transfers held and still
+ * pending, oldest first, at most j->a of them, into j->body. */
+void riskflow_reviews(struct server *s, struct job *j);
+/* Hub thread, once j's events have their places in the changes (j->first,
+ * j->leaf relative to it): note each scored transfer's decision for the
+ * commit that stores its leaf (ht_hub_risk_note). Errors: HT_ERR_NOMEM
+ * (the events are applied: the group then fails like a failed commit). */
+enum ht_err riskflow_record(struct server *s, struct job *j);
+/* GET /v1/transfers/{id}/risk (hub thread): the stored decision of j->id
+ * into j->body, or j's error. */
+void riskflow_read(struct server *s, struct job *j);
+/* Append decision r as the JSON object GET /v1/transfers/{id}/risk
+ * answers (hub thread). Errors: HT_ERR_NOMEM. */
+enum ht_err riskflow_row_json(struct server *s, const struct ht_risk_row *r,
+			      struct ht_buf *b);
 
 /* ---- http.c ---------------------------------------------------------------- */
 

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 /* The oldest schema this build opens (see schema_check). */
 #define SCHEMA_VERSION_MIN 2
 #define DB_NAME "huitong.db"
@@ -43,6 +43,7 @@ enum stmt_id {
 	ST_HISTORY_INSERT,
 	ST_HEAD_INSERT,
 	ST_NODE_HEAD,
+	ST_RISK_INSERT,
 	ST__COUNT
 };
 
@@ -69,6 +70,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_NODE_HEAD] =
 		"SELECT seq, node_first FROM head WHERE node_first <= ?1"
 		" AND node_count > 0 ORDER BY node_first DESC LIMIT 1",
+	[ST_RISK_INSERT] =
+		"INSERT INTO risk_decision(leaf, id, debit, credit, decision,"
+		" score, reasons, rules_version, model_version, time_ms)"
+		" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 };
 
 struct ht_store {
@@ -79,6 +84,7 @@ struct ht_store {
 	bool poisoned;
 	enum ht_hash_alg hash;  /* from meta, stamped on every head read */
 	enum ht_sign_alg sign;
+	uint32_t schema_version;
 	sqlite3_stmt *stmt[ST__COUNT];
 };
 
@@ -221,8 +227,24 @@ static const char schema_v2[] =
 	"CREATE TABLE account_owner(slot INTEGER PRIMARY KEY,"
 	" owner TEXT NOT NULL);";
 
+/* v3: the risk engine's decisions (serve --risk), one row per scored
+ * transfer, written by the commit that writes its leaf and keyed by that
+ * leaf, so the commit path still only appends; a transfer's decision is
+ * found through its leaf: the transfer index for a committed transfer,
+ * and a new projection for refusals (a blocked payment is one). The
+ * projections' watermark goes back to 0 so the new one covers the
+ * refusals already stored (derived data: rebuilt, nothing rewritten). */
+static const char schema_v3[] =
+	"CREATE TABLE risk_decision(leaf INTEGER PRIMARY KEY, id BLOB NOT NULL,"
+	" debit BLOB NOT NULL, credit BLOB NOT NULL, decision INTEGER NOT NULL,"
+	" score REAL NOT NULL, reasons TEXT NOT NULL, rules_version INTEGER,"
+	" model_version TEXT NOT NULL, time_ms INTEGER NOT NULL);"
+	"CREATE TABLE refusal_index(id BLOB PRIMARY KEY, leaf INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"UPDATE meta SET value = '0' WHERE key = 'index_watermark';";
+
 /* Migrations, index = version - 1. Append; never edit a shipped one. */
-static const char *const migrations[] = {schema_v1, schema_v2};
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3};
 _Static_assert(sizeof migrations / sizeof migrations[0] == SCHEMA_VERSION,
 	       "one migration per schema version");
 
@@ -457,6 +479,7 @@ enum ht_err ht_store_open(const char *data, bool readonly, struct ht_store **out
 		ht_store_close(s);
 		return err;
 	}
+	s->schema_version = cfg.schema_version;
 	s->hash = cfg.hash;
 	s->sign = cfg.sign;
 	*out = s;
@@ -946,6 +969,40 @@ static enum ht_err commit_history(struct ht_store *s,
 	return HT_OK;
 }
 
+static enum ht_err commit_risk(struct ht_store *s,
+			       const struct ht_store_commit *c)
+{
+	sqlite3_stmt *st = s->stmt[ST_RISK_INSERT];
+	for (size_t i = 0; i < c->risk_count; i++) {
+		const struct ht_store_risk_row *r = &c->risk[i];
+		uint8_t id[16], dr[16], cr[16];
+		HT_ASSERT(r->leaf >= c->first_leaf);
+		HT_ASSERT(r->leaf < c->first_leaf + c->events_count);
+		u128_be(r->id, id);
+		u128_be(r->debit_account_id, dr);
+		u128_be(r->credit_account_id, cr);
+		sqlite3_bind_int64(st, 1, i64(r->leaf));
+		sqlite3_bind_blob(st, 2, id, 16, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, dr, 16, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, cr, 16, SQLITE_STATIC);
+		sqlite3_bind_int(st, 5, r->decision);
+		sqlite3_bind_double(st, 6, r->score);
+		sqlite3_bind_text(st, 7, r->reasons, (int)r->reasons_len,
+				  SQLITE_STATIC);
+		if (r->has_rules)
+			sqlite3_bind_int64(st, 8, r->rules_version);
+		else
+			sqlite3_bind_null(st, 8);
+		sqlite3_bind_text(st, 9, r->model_version, (int)r->model_len,
+				  SQLITE_STATIC);
+		sqlite3_bind_int64(st, 10, r->time_ms);
+		enum ht_err err = step_done(s, st, "risk decision insert");
+		if (err)
+			return err;
+	}
+	return HT_OK;
+}
+
 static enum ht_err commit_head(struct ht_store *s,
 			       const struct ht_store_commit *c)
 {
@@ -984,6 +1041,8 @@ enum ht_err ht_store_commit(struct ht_store *s, struct ht_store_commit *c)
 		err = commit_owners(s, c);
 	if (!err)
 		err = commit_history(s, c);
+	if (!err)
+		err = commit_risk(s, c);
 	if (!err && c->finish)
 		err = c->finish(c->finish_ctx, c);
 	if (!err && c->head) {
@@ -1019,10 +1078,20 @@ static bool transfer_keys(const uint8_t *d, size_t len, const uint8_t **id,
 	return true;
 }
 
+/* The id of a refusal event (kind 4: u8 kind, id[16], result u16,
+ * timestamp u64). */
+static bool refusal_key(const uint8_t *d, size_t len, const uint8_t **id)
+{
+	if (len != 27 || !d || d[0] != HT_EVENT_REFUSAL)
+		return false;
+	*id = d + 1;
+	return true;
+}
+
 static enum ht_err index_chunk(struct ht_store *s, uint64_t from,
 			       uint64_t *next, bool *more)
 {
-	sqlite3_stmt *sel = NULL, *tid = NULL, *acc = NULL;
+	sqlite3_stmt *sel = NULL, *tid = NULL, *acc = NULL, *ref = NULL;
 	enum ht_err err = prepare(s,
 				  "SELECT leaf, data FROM event WHERE leaf >= ?1"
 				  " ORDER BY leaf LIMIT ?2",
@@ -1034,6 +1103,9 @@ static enum ht_err index_chunk(struct ht_store *s, uint64_t from,
 		err = prepare(s, "INSERT OR REPLACE INTO account_index(account,"
 				 " timestamp, side, leaf) VALUES (?1,?2,?3,?4)",
 			      &acc);
+	if (!err)
+		err = prepare(s, "INSERT OR REPLACE INTO refusal_index(id, leaf)"
+				 " VALUES (?1, ?2)", &ref);
 	uint64_t leaf = from, rows = 0;
 	int rc = SQLITE_DONE;
 	if (!err) {
@@ -1045,9 +1117,15 @@ static enum ht_err index_chunk(struct ht_store *s, uint64_t from,
 		uint64_t ts;
 		leaf = col_u64(sel, 0);
 		rows++;
-		if (!transfer_keys(sqlite3_column_blob(sel, 1),
-				   (size_t)sqlite3_column_bytes(sel, 1), &id,
-				   &dr, &cr, &ts))
+		const uint8_t *d = sqlite3_column_blob(sel, 1);
+		size_t dn = (size_t)sqlite3_column_bytes(sel, 1);
+		if (refusal_key(d, dn, &id)) {
+			sqlite3_bind_blob(ref, 1, id, 16, SQLITE_STATIC);
+			sqlite3_bind_int64(ref, 2, i64(leaf));
+			err = step_done(s, ref, "refusal index");
+			continue;
+		}
+		if (!transfer_keys(d, dn, &id, &dr, &cr, &ts))
 			continue;
 		sqlite3_bind_blob(tid, 1, id, 16, SQLITE_STATIC);
 		sqlite3_bind_int64(tid, 2, i64(leaf));
@@ -1066,6 +1144,7 @@ static enum ht_err index_chunk(struct ht_store *s, uint64_t from,
 	sqlite3_finalize(sel);
 	sqlite3_finalize(tid);
 	sqlite3_finalize(acc);
+	sqlite3_finalize(ref);
 	*next = rows ? leaf + 1 : from;
 	*more = rows == INDEX_CHUNK_EVENTS;
 	return err;
@@ -1112,6 +1191,7 @@ struct tail_find {
 	uint8_t id[16];
 	uint64_t leaf;
 	bool found;
+	bool refusal;       /* look for a refusal, else a transfer */
 };
 
 static int tail_find_fn(void *ctx, uint64_t leaf, const uint8_t *d, size_t n)
@@ -1119,7 +1199,9 @@ static int tail_find_fn(void *ctx, uint64_t leaf, const uint8_t *d, size_t n)
 	struct tail_find *t = ctx;
 	const uint8_t *id, *dr, *cr;
 	uint64_t ts;
-	if (transfer_keys(d, n, &id, &dr, &cr, &ts) && !memcmp(id, t->id, 16)) {
+	bool hit = t->refusal ? refusal_key(d, n, &id)
+			      : transfer_keys(d, n, &id, &dr, &cr, &ts);
+	if (hit && !memcmp(id, t->id, 16)) {
 		t->leaf = leaf;
 		t->found = true;
 		return 1;
@@ -1127,16 +1209,19 @@ static int tail_find_fn(void *ctx, uint64_t leaf, const uint8_t *d, size_t n)
 	return 0;
 }
 
-enum ht_err ht_store_transfer_leaf(struct ht_store *s, ht_u128 id,
-				   uint64_t *leaf)
+/* The leaf of id in a projection (transfer_index or refusal_index), or in
+ * the tail it has not covered yet. */
+static enum ht_err leaf_of_id(struct ht_store *s, ht_u128 id, bool refusal,
+			      uint64_t *leaf)
 {
 	enum ht_err err = ht_store_index_catch_up(s);
 	if (err)
 		return err;
 	sqlite3_stmt *st;
-	struct tail_find t = {.found = false};
+	struct tail_find t = {.found = false, .refusal = refusal};
 	u128_be(id, t.id);
-	if ((err = prepare(s, "SELECT leaf FROM transfer_index WHERE id = ?1",
+	if ((err = prepare(s, refusal ? "SELECT leaf FROM refusal_index WHERE id = ?1"
+				      : "SELECT leaf FROM transfer_index WHERE id = ?1",
 			   &st)))
 		return err;
 	sqlite3_bind_blob(st, 1, t.id, 16, SQLITE_STATIC);
@@ -1159,6 +1244,108 @@ enum ht_err ht_store_transfer_leaf(struct ht_store *s, ht_u128 id,
 		return HT_ERR_NOT_FOUND;
 	*leaf = t.leaf;
 	return HT_OK;
+}
+
+enum ht_err ht_store_transfer_leaf(struct ht_store *s, ht_u128 id,
+				   uint64_t *leaf)
+{
+	return leaf_of_id(s, id, false, leaf);
+}
+
+enum ht_err ht_store_refusal_leaf(struct ht_store *s, ht_u128 id,
+				  uint64_t *leaf)
+{
+	if (s->schema_version < 3)
+		return HT_ERR_NOT_FOUND; /* a reader of an older store */
+	return leaf_of_id(s, id, true, leaf);
+}
+
+/* Columns of a risk_decision row, in the order of risk_row_read. */
+#define RISK_COLUMNS                                                          \
+	"leaf, id, debit, credit, decision, score, reasons, rules_version,"   \
+	" model_version, time_ms"
+
+/* Read the current row of st (RISK_COLUMNS) into out, checking it. */
+static enum ht_err risk_row_read(sqlite3_stmt *st, struct ht_risk_row *out)
+{
+	uint8_t id[16], dr[16], cr[16];
+	size_t n[3];
+	memset(out, 0, sizeof *out);
+	out->leaf = col_u64(st, 0);
+	const unsigned char *reasons = sqlite3_column_text(st, 6);
+	const unsigned char *model = sqlite3_column_text(st, 8);
+	int rlen = sqlite3_column_bytes(st, 6), mlen = sqlite3_column_bytes(st, 8);
+	int dec = sqlite3_column_int(st, 4);
+	if (!col_blob(st, 1, id, 16, &n[0]) || !col_blob(st, 2, dr, 16, &n[1]) ||
+	    !col_blob(st, 3, cr, 16, &n[2]) || n[0] != 16 || n[1] != 16 ||
+	    n[2] != 16 || dec < 0 || dec > 2 || !reasons || !model ||
+	    rlen < 0 || (size_t)rlen >= sizeof out->reasons || mlen < 0 ||
+	    (size_t)mlen >= sizeof out->model_version)
+		return HT_ERR_CORRUPT;
+	out->id = be_u128(id);
+	out->debit_account_id = be_u128(dr);
+	out->credit_account_id = be_u128(cr);
+	out->decision = (uint8_t)dec;
+	out->score = sqlite3_column_double(st, 5);
+	memcpy(out->reasons, reasons, (size_t)rlen);
+	out->has_rules = sqlite3_column_type(st, 7) != SQLITE_NULL;
+	out->rules_version = (uint32_t)sqlite3_column_int64(st, 7);
+	memcpy(out->model_version, model, (size_t)mlen);
+	out->time_ms = sqlite3_column_int64(st, 9);
+	return HT_OK;
+}
+
+enum ht_err ht_store_risk_get(struct ht_store *s, uint64_t leaf,
+			      struct ht_risk_row *out)
+{
+	if (s->schema_version < 3)
+		return HT_ERR_NOT_FOUND;
+	sqlite3_stmt *st;
+	enum ht_err err = prepare(s, "SELECT " RISK_COLUMNS " FROM risk_decision"
+				     " WHERE leaf = ?1", &st);
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 1, i64(leaf));
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = risk_row_read(st, out);
+	else
+		err = rc == SQLITE_DONE ? HT_ERR_NOT_FOUND
+					: sql_err(s, rc, "risk decision");
+	sqlite3_finalize(st);
+	return err;
+}
+
+enum ht_err ht_store_risk_each(struct ht_store *s, int decision,
+			       int (*fn)(void *ctx, const struct ht_risk_row *r),
+			       void *ctx)
+{
+	if (s->schema_version < 3)
+		return HT_OK;
+	sqlite3_stmt *st;
+	enum ht_err err = prepare(s, decision < 0
+				     ? "SELECT " RISK_COLUMNS " FROM risk_decision"
+				       " ORDER BY leaf"
+				     : "SELECT " RISK_COLUMNS " FROM risk_decision"
+				       " WHERE decision = ?1 ORDER BY leaf", &st);
+	if (err)
+		return err;
+	if (decision >= 0)
+		sqlite3_bind_int(st, 1, decision);
+	struct ht_risk_row *row = malloc(sizeof *row);
+	int rc = SQLITE_DONE;
+	if (!row)
+		err = HT_ERR_NOMEM;
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = risk_row_read(st, row);
+		if (!err && fn(ctx, row))
+			break;
+	}
+	if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = sql_err(s, rc, "risk decisions");
+	free(row);
+	sqlite3_finalize(st);
+	return err;
 }
 
 /* Timestamps are u64 stored bit-for-bit in signed INTEGER columns; hub

@@ -80,9 +80,17 @@ run "$HUITONG" participant add --data "$D" --id gone1 --role participant --out "
 run "$HUITONG" participant revoke --data "$D" --id gone1
 mkdir -p "$tmp/static"
 printf '<!doctype html><title>huitong</title>\n' >"$tmp/static/index.html"
+# Risk control on (rules only, so no model is needed), so its routes have
+# something to answer: no rule fires on the examples unless one says so.
+cat >"$tmp/rules.txt" <<'RULES'
+version 1
+rule example_review: amount > 7.76 and amount < 7.78 => review score 50
+    reason "example_review"
+RULES
 
 "$HUITONG" serve --data "$D" --listen 127.0.0.1:0 --ready-file "$D/addr" \
-	--static "$tmp/static" --quiet >"$tmp/serve.log" 2>&1 &
+	--static "$tmp/static" --risk --risk-no-model --risk-rules "$tmp/rules.txt" \
+	--risk-state-mb 16 --quiet >"$tmp/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
 	[ -s "$D/addr" ] && break

@@ -468,14 +468,27 @@ def build_target(spec, path, op, optional=True):
     return target + ("?" + "&".join(query) if query else "")
 
 
+def body_media(spec, op):
+    """The request body's media entry: JSON, or plain text (a rule file)."""
+    content = spec.resolve(op.get("requestBody") or {}).get("content", {})
+    return content.get("application/json") or content.get("text/plain")
+
+
 def body_example(spec, op):
     rb = op.get("requestBody")
     if not rb:
         return None
-    media = spec.resolve(rb).get("content", {}).get("application/json")
+    media = body_media(spec, op)
     if not media or "example" not in media:
         return None
     return media["example"]
+
+
+def encode_body(body):
+    """The bytes to send: a JSON example as JSON, a text example as is."""
+    if body is None:
+        return None
+    return body if isinstance(body, str) else json.dumps(body)
 
 
 def check_answer(spec, name, op, status, body, want_2xx=True, ctype=None):
@@ -553,7 +566,7 @@ def check_examples(spec, hub):
             continue
         rb = op.get("requestBody")
         if body is not None:
-            schema = spec.resolve(rb)["content"]["application/json"]["schema"]
+            schema = body_media(spec, op)["schema"]
             for e in validate(spec, schema, body)[:5]:
                 fail(f"spec {name}: the example body does not validate: {e}")
         targets = [build_target(spec, path, op, optional=True)]
@@ -562,7 +575,7 @@ def check_examples(spec, hub):
             targets.append(bare)
         for target in targets:
             st, text = hub.client("operator", method, target,
-                                  json.dumps(body) if body is not None else None)
+                                  encode_body(body))
             n += 1
             doc = check_answer(spec, f"{method} {target}", op, st, text)
             if doc and "results" in doc:
@@ -584,8 +597,7 @@ def check_signatures(spec, hub):
     jobs = []
     for method, path, op in spec.operations():
         target = build_target(spec, path, op)
-        body = body_example(spec, op)
-        body = json.dumps(body) if body is not None else None
+        body = encode_body(body_example(spec, op))
         jobs.append((method, target, op,
                      lambda m=method, t=target, b=body: hub.curl(m, t, b)))
     results = hub.parallel([j[3] for j in jobs])
@@ -603,8 +615,8 @@ def check_signatures(spec, hub):
 def probe_body(body):
     """The example body with its arrays emptied: a request every allowed
     role may send without changing anything."""
-    if body is None:
-        return None
+    if body is None or isinstance(body, str):
+        return body
     return json.dumps({k: ([] if isinstance(v, list) else v) for k, v in body.items()})
 
 

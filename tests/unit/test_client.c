@@ -317,6 +317,7 @@ struct fx {
 	uint64_t first, count;
 	struct tree tree;
 	bool force_data; /* render "data" on every leaf, needed or not */
+	const char *risk[FX_EVENTS]; /* a result's "risk" member text, or NULL */
 };
 
 static struct ht_transfer xfer(ht_u128 id, uint64_t amount, uint16_t flags)
@@ -469,6 +470,9 @@ static void fx_render(const struct fx *f, struct ht_buf *b)
 				 HT_OK);
 		if (f->leaf_of[i] != HT_CLIENT_NO_LEAF)
 			fx_render_leaf(f, i, b);
+		if (f->risk[i])
+			assert_int_equal(ht_buf_printf(b, ",\"risk\":%s",
+						       f->risk[i]), HT_OK);
 		assert_int_equal(ht_buf_append(b, "}", 1), HT_OK);
 	}
 	ht_sth_json(&f->head, head, sizeof head);
@@ -613,6 +617,71 @@ static void test_receipt_changed_leaf(void **state)
 	 * does not set (the timestamp, at byte 85): the proof fails. */
 	f.data[0][90] ^= 1;
 	expect_refused(&f, HT_ERR_VERIFY, "range proof of leaves [5, 8)");
+	fx_free(&f);
+}
+
+/* A transfer the hub's risk engine held for review (docs/api.md "Risk")
+ * is stored pending with the hub's timeout: accepted exactly when its
+ * result says review, and then only that difference. */
+static void test_receipt_risk_review(void **state)
+{
+	(void)state;
+	static const char review[] =
+		"{\"decision\":\"review\",\"score\":0.734211,"
+		"\"reasons\":[\"new_device_burst\",\"model_score\"]}";
+	static const char allow[] =
+		"{\"decision\":\"allow\",\"score\":0.01,\"reasons\":[]}";
+	struct fx f;
+	fx_init(&f, HT_SIGN_SM2, HT_HASH_SM3);
+	f.ev[0].u.transfer.flags = HT_TRANSFER_PENDING;
+	f.ev[0].u.transfer.timeout_s = 86400;
+	fx_build(&f);
+	expect_refused(&f, HT_ERR_VERIFY, "flags 2 differs"); /* no decision */
+	f.risk[0] = allow;
+	expect_refused(&f, HT_ERR_VERIFY, "flags 2 differs");
+	f.risk[0] = review;
+	f.risk[1] = "{\"decision\":\"block\",\"score\":1,\"reasons\":[\"x\"]}";
+	struct ht_client *c = offline(f.hub);
+	assert_int_equal(fx_check(c, &f, NULL, NULL, NULL), HT_OK);
+	ht_client_close(c);
+	/* held, yet something else differs too */
+	f.ev[0].u.transfer.amount = 501;
+	fx_build(&f);
+	expect_refused(&f, HT_ERR_VERIFY, "amount 501 differs");
+	f.ev[0].u.transfer.amount = 500;
+	f.ev[0].u.transfer.flags = HT_TRANSFER_PENDING | HT_TRANSFER_LINKED;
+	fx_build(&f);
+	expect_refused(&f, HT_ERR_VERIFY, "flags 3 differs");
+	/* review, but not stored pending, or without a timeout */
+	f.ev[0].u.transfer.flags = 0;
+	f.ev[0].u.transfer.timeout_s = 0;
+	fx_build(&f);
+	expect_refused(&f, HT_ERR_VERIFY, "held for review but not pending");
+	f.ev[0].u.transfer.flags = HT_TRANSFER_PENDING;
+	fx_build(&f);
+	expect_refused(&f, HT_ERR_VERIFY, "held for review but not pending");
+	/* a request pending with its own timeout keeps it */
+	f.req[0].flags = HT_TRANSFER_PENDING;
+	f.req[0].timeout_s = 60;
+	f.ev[0].u.transfer.timeout_s = 86400;
+	fx_build(&f);
+	expect_refused(&f, HT_ERR_VERIFY, "timeout_s 86400 differs");
+	f.ev[0].u.transfer.timeout_s = 60;
+	fx_build(&f);
+	c = offline(f.hub);
+	assert_int_equal(fx_check(c, &f, NULL, NULL, NULL), HT_OK);
+	ht_client_close(c);
+	/* a malformed decision is not the API's answer */
+	static const char *const bad[] = {
+		"[]", "{\"decision\":\"maybe\",\"score\":0,\"reasons\":[]}",
+		"{\"decision\":\"allow\",\"score\":2,\"reasons\":[]}",
+		"{\"decision\":\"allow\",\"score\":0,\"reasons\":[1]}",
+		"{\"decision\":\"allow\",\"score\":0}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		f.risk[0] = bad[i];
+		expect_refused(&f, HT_ERR_CORRUPT, "results[0].risk");
+	}
 	fx_free(&f);
 }
 
@@ -1799,6 +1868,7 @@ int main(void)
 		cmocka_unit_test(test_receipt_honest),
 		cmocka_unit_test(test_receipt_shapes),
 		cmocka_unit_test(test_receipt_changed_leaf),
+		cmocka_unit_test(test_receipt_risk_review),
 		cmocka_unit_test(test_receipt_other_id),
 		cmocka_unit_test(test_receipt_swapped_result),
 		cmocka_unit_test(test_receipt_dropped_extra),

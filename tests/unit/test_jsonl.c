@@ -618,6 +618,78 @@ static void test_batch_limits(void **state)
 	free(line);
 }
 
+/* A transfer's optional "risk" object (jsonl.h, struct ht_transfer_risk):
+ * kept beside the transfer, bounded and checked, the array absent when no
+ * transfer has one; a full batch with one on every transfer parses. */
+static void test_risk_object(void **state)
+{
+	(void)state;
+	struct ht_request r = parse_ok(
+		"{\"op\":\"create_transfers\",\"transfers\":[{\"id\":\"1\"},"
+		"{\"id\":\"2\",\"risk\":{\"channel\":\"qr\",\"device\":\"d-9\","
+		"\"ip\":\"10.1.2.3\"}},{\"id\":\"3\",\"risk\":{\"device\":null}},"
+		"{\"id\":\"4\",\"risk\":{}}]}");
+	assert_non_null(r.risk);
+	assert_false(r.risk[0].given);
+	assert_true(r.risk[1].given && r.risk[1].channel_given);
+	assert_int_equal(r.risk[1].channel, HT_CHANNEL_QR);
+	assert_string_equal(r.risk[1].device, "d-9");
+	assert_string_equal(r.risk[1].ip, "10.1.2.3");
+	assert_true(r.risk[2].given && !r.risk[2].channel_given);
+	assert_string_equal(r.risk[2].device, "");
+	assert_true(r.risk[3].given);
+	ht_request_free(&r);
+	r = parse_ok("{\"op\":\"create_transfers\",\"transfers\":[{\"id\":\"1\"}]}");
+	assert_null(r.risk);
+	ht_request_free(&r);
+
+	const char *pre = "{\"op\":\"create_transfers\",\"transfers\":[{\"id\":\"1\","
+			  "\"risk\":";
+	static const struct {
+		const char *risk;
+		enum ht_err code;
+		const char *want;
+	} bad[] = {
+		{"[]", HT_ERR_INVALID, "transfers[0].risk: must be an object"},
+		{"{\"channel\":\"fax\"}", HT_ERR_INVALID,
+		 "transfers[0].risk.channel: unknown channel \"fax\""},
+		{"{\"channel\":3}", HT_ERR_INVALID,
+		 "risk.channel: must be a channel name"},
+		{"{\"device\":\"\"}", HT_ERR_INVALID, "risk.device: must not be empty"},
+		{"{\"ip\":7}", HT_ERR_INVALID, "risk.ip: must be a string or null"},
+		{"{\"ip\":\"a\\tb\"}", HT_ERR_INVALID,
+		 "risk.ip: control character at byte 1"},
+		{"{\"device\":\"0123456789012345678901234567890123456789012345678901234567890123x\"}",
+		 HT_ERR_LIMIT, "risk.device: 65 bytes, longer than 64"},
+		{"{\"imei\":\"1\"}", HT_ERR_INVALID,
+		 "transfers[0].risk: unknown field \"imei\" (channel, device, ip)"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char line[512];
+		snprintf(line, sizeof line, "%s%s}]}", pre, bad[i].risk);
+		parse_bad(line, bad[i].code, bad[i].want);
+	}
+	parse_bad("{\"op\":\"create_accounts\",\"accounts\":[{\"id\":\"1\","
+		  "\"risk\":{}}]}", HT_ERR_INVALID, "unknown field \"risk\"");
+
+	size_t len;
+	const char *transfer = "{\"id\":\"340282366920938463463374607431768211454\","
+		"\"debit_account_id\":\"1\",\"credit_account_id\":\"2\","
+		"\"amount\":\"18446744073709551615\",\"pending_id\":\"3\","
+		"\"ledger\":156,\"code\":1,\"flags\":[\"pending\",\"linked\"],"
+		"\"timeout_s\":3600,\"user_data\":\"0123456789abcdef0123456789abcdef\","
+		"\"timestamp\":\"1\",\"risk\":{\"channel\":\"qr\",\"device\":\"d-9\","
+		"\"ip\":\"10.1.2.3\"}}";
+	char *line = repeat_line("{\"op\":\"create_transfers\",\"transfers\":[",
+				 transfer, HT_BATCH_EVENTS_MAX, &len);
+	assert_true(len < HT_JSONL_LINE_BYTES_MAX);
+	assert_int_equal(ht_jsonl_parse(line, len, &r, errbuf, sizeof errbuf), HT_OK);
+	assert_int_equal(r.count, HT_BATCH_EVENTS_MAX);
+	assert_string_equal(r.risk[HT_BATCH_EVENTS_MAX - 1].ip, "10.1.2.3");
+	ht_request_free(&r);
+	free(line);
+}
+
 static void test_depth_and_size_limits(void **state)
 {
 	(void)state;
@@ -1306,6 +1378,7 @@ int main(void)
 		cmocka_unit_test(test_user_data),
 		cmocka_unit_test(test_bad_filters),
 		cmocka_unit_test(test_batch_limits),
+		cmocka_unit_test(test_risk_object),
 		cmocka_unit_test(test_depth_and_size_limits),
 		cmocka_unit_test(test_err_buffer),
 		cmocka_unit_test(test_op_names),

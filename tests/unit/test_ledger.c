@@ -726,6 +726,64 @@ static void test_burned_ids_survive_replay(void **state)
 	ht_ledger_destroy(r2);
 }
 
+/* The hub's verdicts (ht_ledger_create_transfers_screened): a verdict
+ * applies only to a transfer that would commit, burns its id like any
+ * refusal, breaks its chain, survives replay; a verdict that does not
+ * burn is refused before anything happens. */
+static void test_screened(void **state)
+{
+	struct fx *f = *state;
+	struct ht_ledger *l = f->l;
+	const uint16_t flags[] = {HT_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS, 0,
+				  0};
+	make_accounts(l, 3, flags);
+	EXPECT(transfer1(l, xfer(1, 2, 1, 100)), HT_R_OK);
+	struct ht_transfer t[6] = {
+		xfer(10, 1, 3, 10),                                 /* refused */
+		xfer(11, 1, 3, 10),                                 /* as asked */
+		xfer(12, 1, 3, 1000),                 /* the ledger's own code */
+		xfer(1, 2, 1, 100),                   /* a retry stays exists */
+		with_flags(xfer(13, 1, 3, 5), HT_TRANSFER_LINKED),
+		xfer(14, 1, 3, 5),                  /* breaks the chain above */
+	};
+	const uint16_t refuse[6] = {HT_R_RISK_BLOCKED, 0, HT_R_RISK_BLOCKED,
+				    HT_R_RISK_BLOCKED, 0, HT_R_RISK_BLOCKED};
+	uint16_t r[6];
+	size_t ev0 = changes(l).events_count;
+	assert_int_equal(ht_ledger_create_transfers_screened(l, t, 6, refuse, r),
+			 HT_OK);
+	note(r, 6);
+	EXPECT_ALL(r, HT_R_RISK_BLOCKED, HT_R_OK, HT_R_EXCEEDS_CREDITS,
+		   HT_R_EXISTS, HT_R_LINKED_EVENT_FAILED, HT_R_RISK_BLOCKED);
+	BAL(l, 1, 0, 10, 0, 100);
+	struct ht_ledger_changes c = changes(l);
+	assert_int_equal(c.events_count - ev0, 4); /* 3 refusals, 1 transfer */
+	assert_int_equal(c.events[ev0].kind, HT_EVENT_REFUSAL);
+	assert_int_equal(c.events[ev0].u.refusal.result, HT_R_RISK_BLOCKED);
+	assert_int_equal(c.events[ev0 + 3].u.refusal.id, 14);
+	EXPECT(transfer1(l, xfer(10, 1, 3, 10)), HT_R_ID_ALREADY_FAILED);
+	EXPECT(transfer1(l, xfer(13, 1, 3, 5)), HT_R_OK); /* not burned */
+
+	/* replayed, the refusal burns the id again */
+	struct test_clock c2 = {T0};
+	struct ht_ledger *r2 = new_ledger(&c2);
+	c = changes(l);
+	for (size_t i = 0; i < c.events_count; i++)
+		assert_int_equal(ht_ledger_replay(r2, &c.events[i]), HT_OK);
+	EXPECT(transfer1(r2, xfer(14, 1, 3, 5)), HT_R_ID_ALREADY_FAILED);
+	ht_ledger_destroy(r2);
+
+	/* a verdict that does not burn is a caller's error */
+	const uint16_t bad[1] = {HT_R_EXISTS};
+	size_t before = changes(l).events_count;
+	assert_int_equal(ht_ledger_create_transfers_screened(l, t + 1, 1, bad, r),
+			 HT_ERR_INVALID);
+	assert_int_equal(changes(l).events_count, before);
+	assert_true(ht_ledger_transfer_id_used(l, 10));
+	assert_true(ht_ledger_transfer_id_used(l, 11));
+	assert_false(ht_ledger_transfer_id_used(l, 99));
+}
+
 /* ---- linked chains ----------------------------------------------------- */
 
 static void test_chain_all_ok(void **state)
@@ -2112,6 +2170,7 @@ int main(void)
 		T(test_burned_ids),
 		T(test_refusals_in_input_order),
 		T(test_burned_ids_survive_replay),
+		T(test_screened),
 		T(test_chain_all_ok),
 		T(test_chain_failure_undoes),
 		T(test_chains_in_one_batch),
