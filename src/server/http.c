@@ -1123,7 +1123,8 @@ static void risk_put(struct evbuffer *b, const struct job *j,
 	HT_ASSERT(name != NULL);
 	evbuffer_add_printf(b, ",\"risk\":{\"decision\":\"%s\",\"score\":%.6f,"
 			       "\"reasons\":[", name, jr->score);
-	const char *r = j->risk_reasons.data + jr->reasons_off;
+	const char *r = jr->reason_count
+				? j->risk_reasons.data + jr->reasons_off : NULL;
 	for (size_t k = 0; k < jr->reason_count; k++) {
 		size_t len = strlen(r);
 		evbuffer_add(b, k ? ",\"" : "\"", k ? 2 : 1);

@@ -501,7 +501,8 @@ static enum ht_err screen_one(struct server *s, struct job *j, size_t i,
 	}
 	jr->scored = 1;
 	jr->decision = (uint8_t)dec;
-	jr->score = d.score < 0 ? 0 : d.score > 1 ? 1 : d.score;
+	/* in 0..1 whatever the model gave (NaN: 0) */
+	jr->score = d.score >= 0 ? (d.score <= 1 ? d.score : 1) : 0;
 	jr->rules_version = d.rules_version;
 	jr->has_rules = d.has_rules;
 	jr->shadow_count = (uint16_t)(d.shadow_count > UINT16_MAX
@@ -649,7 +650,8 @@ static void reasons_json(const struct job *j, const struct job_risk *jr,
 			 char *out)
 {
 	size_t n = 0, cap = HT_RISK_ROW_REASONS_BYTES;
-	const char *r = j->risk_reasons.data + jr->reasons_off;
+	const char *r = jr->reason_count ? j->risk_reasons.data + jr->reasons_off
+					 : NULL;
 	out[n++] = '[';
 	for (size_t k = 0; k < jr->reason_count; k++) {
 		size_t len = strlen(r);

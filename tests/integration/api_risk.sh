@@ -173,6 +173,12 @@ class Hub:
     def stop(self, sig=signal.SIGTERM):
         self.srv.send_signal(sig)
         self.srv.wait(timeout=60)
+        if sig == signal.SIGTERM:
+            log = open(self.log).read()
+            check(f"{self.name}: the server stops cleanly (exit 0, no"
+                  " sanitizer report)", self.srv.returncode == 0
+                  and "Sanitizer" not in log and "runtime error" not in log,
+                  f"exit {self.srv.returncode}: {log[-600:]}")
         return self.srv.returncode
 
     def raw(self, who, method, path, body=None):
