@@ -35,6 +35,10 @@ bool ht_cli_flags(const char *cmd, const char *s,
 		  enum ht_err (*parse)(const char *, size_t, uint16_t *),
 		  uint16_t *out);
 
+/* Write s to out as a JSON string: quoted, '"' and '\\' escaped, control
+ * characters as \u00XX; other bytes as they are. */
+void ht_cli_json_string(FILE *out, const char *s);
+
 /* True when argv has --help or -h anywhere. */
 bool ht_cli_wants_help(int argc, char **argv);
 

@@ -125,16 +125,12 @@ static void print_entry(const struct ht_block_entry *e)
 {
 	char hex[2 * HT_BLOCK_HASH_BYTES + 1];
 	ht_hex_encode(e->hash, HT_BLOCK_HASH_BYTES, hex);
-	/* reporter and reason hold no control characters, and the registry's
-	 * ids no quotes; escape quotes and backslashes anyway */
-	printf("{\"kind\":\"%s\",\"hash\":\"%s\",\"reporter\":\"",
+	printf("{\"kind\":\"%s\",\"hash\":\"%s\",\"reporter\":",
 	       ht_block_kind_name(e->kind), hex);
-	for (const char *p = e->reporter; *p; p++)
-		printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-	printf("\",\"reason\":\"");
-	for (const char *p = e->reason; *p; p++)
-		printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-	printf("\",\"added_ns\":%llu}\n", (unsigned long long)e->added_ns);
+	ht_cli_json_string(stdout, e->reporter);
+	printf(",\"reason\":");
+	ht_cli_json_string(stdout, e->reason);
+	printf(",\"added_ns\":%llu}\n", (unsigned long long)e->added_ns);
 }
 
 static int each_print(void *ctx, const struct ht_block_entry *e)

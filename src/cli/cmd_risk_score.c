@@ -74,33 +74,18 @@ bool ht_cli_default_model_path(char *out, size_t size)
 	return snprintf(out, size, "%s/models/default.model", exe) < (int)size;
 }
 
-static void json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
 static void write_score(FILE *out, const struct ht_payment *p,
 			const struct ht_risk_decision *d)
 {
 	fputs("{\"id\":", out);
-	json_string(out, p->id);
+	ht_cli_json_string(out, p->id);
 	double score = d->score < 0 ? 0 : d->score > 1 ? 1 : d->score;
 	fprintf(out, ",\"score\":%.6f,\"decision\":\"%s\",\"reasons\":[", score,
 		ht_decision_name(d->decision));
 	for (size_t i = 0; i < d->reason_count; i++) {
 		if (i)
 			fputc(',', out);
-		json_string(out, d->reasons[i]);
+		ht_cli_json_string(out, d->reasons[i]);
 	}
 	fputs("]}\n", out);
 }
