@@ -18,7 +18,8 @@
  * clock; the report gives per-payment latency
  * percentiles and payments per second for each configuration, side by
  * side in the same run — features only (the baseline), + model, + rules,
- * + both — as the median over --runs runs, and one JSON line per
+ * + both, + both with a shared block list of 10,000 keyed hashes — as
+ * the median over --runs runs, and one JSON line per
  * configuration for scripts.
  */
 #include <getopt.h>
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "huitong/risk.h"
 #include "huitong/sim.h"
@@ -103,11 +105,68 @@ static double quantile(const uint32_t *h, uint64_t n, double q)
 	return (double)(HIST_BUCKETS * HIST_NS) / 1000.0;
 }
 
+/* The shared block list of the last configuration: BLOCK_ENTRIES keyed
+ * hashes, every 100th of them one of the stream's payees (so some
+ * payments are blocked), the rest values no payment has. */
+#define BLOCK_ENTRIES 10000
+struct blockset {
+	char dir[64];
+	uint8_t key[HT_BLOCK_KEY_BYTES];
+	struct ht_blocklist *bl;
+};
+
+static int blockset_make(struct blockset *b, const struct ht_payment *pays,
+			 size_t n)
+{
+	snprintf(b->dir, sizeof b->dir, "%s", "/tmp/bench-risk-XXXXXX");
+	if (!mkdtemp(b->dir) || ht_block_key_load(b->dir, true, b->key) ||
+	    ht_blocklist_open(b->dir, &b->bl))
+		return 2;
+	struct ht_block_entry *e = calloc(BLOCK_ENTRIES, sizeof *e);
+	enum ht_err *res = calloc(BLOCK_ENTRIES, sizeof *res);
+	if (!e || !res)
+		return 2;
+	for (size_t i = 0; i < BLOCK_ENTRIES; i++) {
+		char v[HT_PAYMENT_REF_BYTES];
+		if (i % 100 == 0)
+			snprintf(v, sizeof v, "%s", pays[(i * 7919) % n].payee);
+		else
+			snprintf(v, sizeof v, "elsewhere:m%zu", i);
+		e[i].kind = i % 2 ? HT_BLOCK_DEVICE : HT_BLOCK_ACCOUNT;
+		if (i % 100 == 0)
+			e[i].kind = HT_BLOCK_ACCOUNT;
+		snprintf(e[i].reporter, sizeof e[i].reporter, "bench");
+		if (ht_block_hash(b->key, e[i].kind, v, strlen(v), e[i].hash))
+			return 2;
+	}
+	enum ht_err err = ht_blocklist_add_many(b->bl, e, BLOCK_ENTRIES, res);
+	free(e);
+	free(res);
+	return err ? 2 : 0;
+}
+
+static void blockset_free(struct blockset *b)
+{
+	char path[128];
+	ht_blocklist_close(b->bl);
+	const char *files[] = {"risk.db", "risk.db-wal", "risk.db-shm", "risk.key"};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", b->dir, files[i]);
+		unlink(path);
+	}
+	rmdir(b->dir);
+}
+
 static int one_run(const struct ht_payment *pays, size_t n,
 		   struct ht_model *model, struct ht_rules_holder *rules,
-		   uint32_t *hist, struct result *r)
+		   const struct blockset *block, uint32_t *hist,
+		   struct result *r)
 {
 	struct ht_risk_engine_config ec = {.model = model, .rules = rules};
+	if (block) {
+		ec.blocklist = block->bl;
+		ec.blocklist_key = block->key;
+	}
 	ec.state.bytes_max = (size_t)512 << 20;
 	ec.state.hash_seed = 1;
 	struct ht_risk_engine *e;
@@ -171,7 +230,8 @@ static const char usage[] =
 	"usage: bench_risk --model MODEL [--parties N] [--days D] [--seed S]\n"
 	"                  [--runs R] [--cpu C]\n"
 	"Decide + record every payment of a simulated stream, one thread pinned\n"
-	"to CPU C (0); features only, + model, + 50 rules, + both; medians of R\n"
+	"to CPU C (0); features only, + model, + 50 rules, + both, + a shared\n"
+	"block list of 10,000 entries; medians of R\n"
 	"runs (3). Defaults: 20,000 parties, 7 days (~400,000 payments).\n";
 
 int main(int argc, char **argv)
@@ -262,15 +322,22 @@ int main(int argc, char **argv)
 	       " %s (%zu trees), %zu rules, CPU %u, %u runs\n", n, c.parties,
 	       c.days, (unsigned long long)c.seed, ht_model_version(model),
 	       ht_model_tree_count(model), ht_rules_count(rs), c.cpu, c.runs);
-	static const char *const names[4] = {"features", "features+model",
-					     "features+rules", "features+model+rules"};
-	for (int k = 0; k < 4; k++) {
+	struct blockset block;
+	if (blockset_make(&block, pays, n)) {
+		fprintf(stderr, "bench_risk: cannot make the block list\n");
+		return 2;
+	}
+	static const char *const names[5] = {
+		"features", "features+model", "features+rules",
+		"features+model+rules", "all+blocklist"};
+	for (int k = 0; k < 5; k++) {
 		double pps[RUNS_MAX], p50[RUNS_MAX], p99[RUNS_MAX], p999[RUNS_MAX],
 			mx[RUNS_MAX];
 		for (unsigned run = 0; run < c.runs; run++) {
 			struct result r;
-			if (one_run(pays, n, k & 1 ? model : NULL,
-				    k & 2 ? holder : NULL, hist, &r))
+			if (one_run(pays, n, k & 1 || k == 4 ? model : NULL,
+				    k & 2 || k == 4 ? holder : NULL,
+				    k == 4 ? &block : NULL, hist, &r))
 				return 2;
 			pps[run] = r.pps;
 			p50[run] = r.p50;
@@ -289,6 +356,7 @@ int main(int argc, char **argv)
 			"\"p999_us\":%.2f,\"max_us\":%.1f,\"runs\":%u}\n",
 			names[k], n, m_pps, m50, m99, m999, mmax, c.runs);
 	}
+	blockset_free(&block);
 	free(pays);
 	free(hist);
 	ht_rules_holder_destroy(holder);

@@ -54,6 +54,22 @@ enum ht_err ht_block_hash(const uint8_t key[HT_BLOCK_KEY_BYTES],
 			  size_t len, uint8_t out[HT_BLOCK_HASH_BYTES]);
 
 /*
+ * A keyed hasher for the hot path: the same hashes as ht_block_hash, with
+ * the key's HMAC pads digested once at creation, so one hash costs two
+ * or three SM3 compressions and no algorithm fetch. One thread uses a
+ * hasher (it keeps its digest contexts).
+ */
+struct ht_block_hasher;
+/* HT_ERR_NOMEM, HT_ERR_CRYPTO. */
+enum ht_err ht_block_hasher_new(const uint8_t key[HT_BLOCK_KEY_BYTES],
+				struct ht_block_hasher **out);
+void ht_block_hasher_free(struct ht_block_hasher *h);
+/* As ht_block_hash, under the hasher's key. */
+enum ht_err ht_block_hasher_hash(struct ht_block_hasher *h,
+				 enum ht_block_kind kind, const char *value,
+				 size_t len, uint8_t out[HT_BLOCK_HASH_BYTES]);
+
+/*
  * The hub's block-list key, DATA/risk.key (hex, one line). With create,
  * a missing key is generated (random, written with mode 0600 and fsync'd,
  * never replaced). HT_ERR_NOT_FOUND when it is missing and not to be
@@ -87,6 +103,17 @@ void ht_blocklist_close(struct ht_blocklist *bl);
  */
 enum ht_err ht_blocklist_add(struct ht_blocklist *bl,
 			     const struct ht_block_entry *e);
+
+/*
+ * Add n entries durably in one transaction (one fsync): results[i] is
+ * what ht_blocklist_add would answer for e[i] (HT_OK, HT_ERR_EXISTS,
+ * HT_ERR_INVALID, HT_ERR_LIMIT), an entry given twice being HT_ERR_EXISTS
+ * the second time. Returns HT_OK when the transaction committed (whatever
+ * the per-entry results), HT_ERR_IO (nothing added), HT_ERR_NOMEM.
+ */
+enum ht_err ht_blocklist_add_many(struct ht_blocklist *bl,
+				  const struct ht_block_entry *e, size_t n,
+				  enum ht_err *results);
 
 /* Remove the entry (kind, hash) durably: HT_OK, HT_ERR_NOT_FOUND, HT_ERR_IO.
  * Who may remove is the caller's rule. */

@@ -26,6 +26,9 @@ enum ht_err ht_buf_append(struct ht_buf *b, const char *s, size_t n);
 enum ht_err ht_buf_printf(struct ht_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void ht_buf_free(struct ht_buf *b);
+/* Append s[0..n) as a JSON string (quoted; '"', '\\' and control
+ * characters escaped; bytes that are not valid UTF-8 as \u00XX). */
+enum ht_err ht_buf_json_string(struct ht_buf *b, const char *s, size_t n);
 
 enum ht_op {
 	HT_OP_CREATE_ACCOUNTS = 1,

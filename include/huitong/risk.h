@@ -10,7 +10,8 @@
  *   ... act on d.decision ...
  *   ht_risk_engine_record(e, &p);      the payment joins the history
  *
- * The decision is the strictest of the model's (score >= block threshold:
+ * A payment whose payer, payee or device is on the shared block list
+ * (blocklist.h) is blocked. Otherwise the decision is the strictest of the model's (score >= block threshold:
  * block; >= review threshold: review) and the enforced rules' action.
  * Every payment that was scored is recorded, blocked ones included: an
  * attempt is history too (a card tester's blocked tries are what makes
@@ -27,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "huitong/blocklist.h"
 #include "huitong/features.h"
 #include "huitong/model.h"
 #include "huitong/payment.h"
@@ -40,6 +42,11 @@
 #define HT_RISK_REVIEW_THRESHOLD_DEFAULT 0.50
 /* The reason a model decision gives. */
 #define HT_RISK_REASON_MODEL "model_score"
+/* The reasons of a shared block-list hit (blocklist.h): the payer's or the
+ * payee's party reference, or the device, is listed. */
+#define HT_RISK_REASON_BLOCKED_PAYER "blocklisted_payer"
+#define HT_RISK_REASON_BLOCKED_PAYEE "blocklisted_payee"
+#define HT_RISK_REASON_BLOCKED_DEVICE "blocklisted_device"
 
 struct ht_risk_engine_config {
 	struct ht_model *model;     /* borrowed; NULL: rules only */
@@ -47,6 +54,14 @@ struct ht_risk_engine_config {
 	double block_threshold;     /* 0: the default */
 	double review_threshold;    /* 0: the default; <= block_threshold */
 	struct ht_risk_config state; /* the features state's budget */
+	/* The shared block list (borrowed; NULL: none) and the key its
+	 * hashes are made with (HT_BLOCK_KEY_BYTES, copied at open). A payment
+	 * whose payer or payee (kind account, the party reference) or device
+	 * is listed is blocked whatever the model and rules say, with the
+	 * HT_RISK_REASON_BLOCKED_* reasons first. The list may change between
+	 * decisions (on the engine's thread). */
+	const struct ht_blocklist *blocklist;
+	const uint8_t *blocklist_key;
 };
 
 struct ht_risk_decision {
@@ -90,6 +105,11 @@ enum ht_err ht_risk_engine_decide(struct ht_risk_engine *e,
  * out[HT_FEATURE__COUNT]; for training. */
 void ht_risk_engine_features(const struct ht_risk_engine *e,
 			     const struct ht_payment *p, float *out);
+
+/* Consult bl from the next decision on instead of the block list given at
+ * open (same key; borrowed). Only for an engine opened with a block list. */
+void ht_risk_engine_set_blocklist(struct ht_risk_engine *e,
+				  const struct ht_blocklist *bl);
 
 /* Record p in the history. */
 void ht_risk_engine_record(struct ht_risk_engine *e, const struct ht_payment *p);

@@ -44,6 +44,10 @@
 #define HT_SERVER_RISK_HELD_MAX (1u << 20)
 /* Reviews listed by GET /v1/risk/reviews without a limit (at most 8190). */
 #define HT_SERVER_RISK_REVIEWS_DEFAULT 100u
+/* Block-list entries one POST /v1/risk/blocklist may carry, and the
+ * entries GET /v1/risk/blocklist lists without a limit. */
+#define HT_SERVER_BLOCK_ENTRIES_MAX 1000u
+#define HT_SERVER_BLOCK_LIST_DEFAULT 1000u
 
 /*
  * The risk engine in the payment path (`serve --risk`): every transfer

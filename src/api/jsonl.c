@@ -291,6 +291,18 @@ static void put_json_string(struct ht_buf *b, const char *s, size_t n)
 	PUT_LIT(b, "\"");
 }
 
+enum ht_err ht_buf_json_string(struct ht_buf *b, const char *s, size_t n)
+{
+	if (n > (SIZE_MAX - 3) / 6)
+		return HT_ERR_NOMEM;
+	enum ht_err err = buf_reserve(b, 6 * n + 3);
+	if (!err) {
+		put_json_string(b, s, n);
+		b->data[b->len] = '\0';
+	}
+	return err;
+}
+
 typedef const char *(*flag_name_fn)(uint16_t bit);
 
 /* flags as an array of names; every set bit must have a name. */

@@ -6,8 +6,8 @@
  * same key, so positions never move) with an open-addressing index on
  * (kind, hash) beside it. The hash is an HMAC output, uniformly random,
  * so its first 8 bytes are the index hash as they are. Storage: one
- * SQLite table in DATA/risk.db, each change its own transaction with
- * synchronous=FULL.
+ * SQLite table in DATA/risk.db, each add (of one entry or a batch) and
+ * each removal its own transaction with synchronous=FULL.
  */
 #include "huitong/blocklist.h"
 
@@ -44,25 +44,87 @@ enum ht_err ht_block_kind_parse(const char *s, size_t len,
 	return HT_ERR_INVALID;
 }
 
-enum ht_err ht_block_hash(const uint8_t key[HT_BLOCK_KEY_BYTES],
-			  enum ht_block_kind kind, const char *value,
-			  size_t len, uint8_t out[HT_BLOCK_HASH_BYTES])
+/* ---- the hasher: HMAC-SM3 with the pads digested once ------------------------ */
+
+#define SM3_BLOCK 64
+
+struct ht_block_hasher {
+	EVP_MD_CTX *pad[2]; /* SM3 after (K ^ ipad), after (K ^ opad) */
+	EVP_MD_CTX *work;
+};
+
+void ht_block_hasher_free(struct ht_block_hasher *h)
+{
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->pad[0]);
+	EVP_MD_CTX_free(h->pad[1]);
+	EVP_MD_CTX_free(h->work);
+	free(h);
+}
+
+enum ht_err ht_block_hasher_new(const uint8_t key[HT_BLOCK_KEY_BYTES],
+				struct ht_block_hasher **out)
+{
+	struct ht_block_hasher *h = calloc(1, sizeof *h);
+	if (!h)
+		return HT_ERR_NOMEM;
+	EVP_MD *sm3 = EVP_MD_fetch(NULL, "SM3", NULL);
+	bool ok = sm3 != NULL;
+	for (int k = 0; ok && k < 2; k++) {
+		/* the key is shorter than a block: K is it zero-padded */
+		uint8_t block[SM3_BLOCK] = {0};
+		memcpy(block, key, HT_BLOCK_KEY_BYTES);
+		for (size_t i = 0; i < SM3_BLOCK; i++)
+			block[i] ^= k ? 0x5c : 0x36;
+		ok = (h->pad[k] = EVP_MD_CTX_new()) &&
+		     EVP_DigestInit_ex2(h->pad[k], sm3, NULL) &&
+		     EVP_DigestUpdate(h->pad[k], block, sizeof block);
+		OPENSSL_cleanse(block, sizeof block);
+	}
+	ok = ok && (h->work = EVP_MD_CTX_new());
+	EVP_MD_free(sm3);
+	if (!ok) {
+		ht_block_hasher_free(h);
+		return HT_ERR_CRYPTO;
+	}
+	*out = h;
+	return HT_OK;
+}
+
+enum ht_err ht_block_hasher_hash(struct ht_block_hasher *h,
+				 enum ht_block_kind kind, const char *value,
+				 size_t len, uint8_t out[HT_BLOCK_HASH_BYTES])
 {
 	if (!ht_block_kind_name(kind) || !value || !len)
 		return HT_ERR_INVALID;
 	if (len > HT_BLOCK_VALUE_BYTES_MAX)
 		return HT_ERR_LIMIT;
-	uint8_t msg[sizeof DOMAIN - 1 + 1 + HT_BLOCK_VALUE_BYTES_MAX];
-	memcpy(msg, DOMAIN, sizeof DOMAIN - 1);
-	msg[sizeof DOMAIN - 1] = (uint8_t)kind;
-	memcpy(msg + sizeof DOMAIN, value, len);
-	size_t outlen = 0;
-	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SM3", NULL, key, HT_BLOCK_KEY_BYTES,
-		       msg, sizeof DOMAIN + len, out, HT_BLOCK_HASH_BYTES,
-		       &outlen) ||
-	    outlen != HT_BLOCK_HASH_BYTES)
-		return HT_ERR_CRYPTO;
-	return HT_OK;
+	uint8_t k = (uint8_t)kind, inner[HT_BLOCK_HASH_BYTES];
+	unsigned n1 = 0, n2 = 0;
+	bool ok = EVP_MD_CTX_copy_ex(h->work, h->pad[0]) &&
+		  EVP_DigestUpdate(h->work, DOMAIN, sizeof DOMAIN - 1) &&
+		  EVP_DigestUpdate(h->work, &k, 1) &&
+		  EVP_DigestUpdate(h->work, value, len) &&
+		  EVP_DigestFinal_ex(h->work, inner, &n1) &&
+		  EVP_MD_CTX_copy_ex(h->work, h->pad[1]) &&
+		  EVP_DigestUpdate(h->work, inner, sizeof inner) &&
+		  EVP_DigestFinal_ex(h->work, out, &n2);
+	return ok && n1 == HT_BLOCK_HASH_BYTES && n2 == HT_BLOCK_HASH_BYTES
+		       ? HT_OK : HT_ERR_CRYPTO;
+}
+
+enum ht_err ht_block_hash(const uint8_t key[HT_BLOCK_KEY_BYTES],
+			  enum ht_block_kind kind, const char *value,
+			  size_t len, uint8_t out[HT_BLOCK_HASH_BYTES])
+{
+	/* one-off: a hasher for one hash (the hot path keeps its own) */
+	struct ht_block_hasher *h = NULL;
+	enum ht_err err = ht_block_hasher_new(key, &h);
+	if (!err)
+		err = ht_block_hasher_hash(h, kind, value, len, out);
+	ht_block_hasher_free(h);
+	return err;
 }
 
 /* ---- the key file ---------------------------------------------------------- */
@@ -313,7 +375,8 @@ void ht_blocklist_close(struct ht_blocklist *bl)
 	free(bl);
 }
 
-enum ht_err ht_blocklist_add(struct ht_blocklist *bl,
+/* What ht_blocklist_add would answer before storing e. */
+static enum ht_err add_check(const struct ht_blocklist *bl,
 			     const struct ht_block_entry *e)
 {
 	if (!ht_block_kind_name(e->kind) ||
@@ -324,24 +387,85 @@ enum ht_err ht_blocklist_add(struct ht_blocklist *bl,
 		return HT_ERR_EXISTS;
 	if (bl->live >= HT_BLOCKLIST_ENTRIES_MAX)
 		return HT_ERR_LIMIT;
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(bl->db, "INSERT INTO blocklist (kind, hash,"
-				       " reporter, reason, added_ns) VALUES"
-				       " (?, ?, ?, ?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
-		return HT_ERR_IO;
-	sqlite3_bind_int(st, 1, (int)e->kind);
-	sqlite3_bind_blob(st, 2, e->hash, HT_BLOCK_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, e->reporter, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, e->reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)e->added_ns);
-	int rc = sqlite3_step(st);
+	return HT_OK;
+}
+
+enum ht_err ht_blocklist_add(struct ht_blocklist *bl,
+			     const struct ht_block_entry *e)
+{
+	enum ht_err result;
+	enum ht_err err = ht_blocklist_add_many(bl, e, 1, &result);
+	return err ? err : result;
+}
+
+/* Is e[i] the same key as an earlier accepted one of e[0..i)? */
+static bool given_before(const struct ht_block_entry *e, const enum ht_err *r,
+			 size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (!r[k] && e[k].kind == e[i].kind &&
+		    !memcmp(e[k].hash, e[i].hash, HT_BLOCK_HASH_BYTES))
+			return true;
+	return false;
+}
+
+enum ht_err ht_blocklist_add_many(struct ht_blocklist *bl,
+				  const struct ht_block_entry *e, size_t n,
+				  enum ht_err *results)
+{
+	size_t fresh = 0;
+	for (size_t i = 0; i < n; i++) {
+		results[i] = add_check(bl, &e[i]);
+		/* a repeat within the request: quadratic only over small n;
+		 * larger requests are checked through the index after put */
+		if (!results[i] && n <= 64 && given_before(e, results, i))
+			results[i] = HT_ERR_EXISTS;
+		if (!results[i] && bl->live + fresh >= HT_BLOCKLIST_ENTRIES_MAX)
+			results[i] = HT_ERR_LIMIT;
+		fresh += !results[i];
+	}
+	if (!fresh)
+		return HT_OK;
+	sqlite3_stmt *st = NULL;
+	enum ht_err err = exec(bl->db, "BEGIN IMMEDIATE");
+	if (!err && sqlite3_prepare_v2(bl->db, "INSERT OR IGNORE INTO blocklist"
+					       " (kind, hash, reporter, reason,"
+					       " added_ns) VALUES (?, ?, ?, ?, ?)",
+				       -1, &st, NULL) != SQLITE_OK)
+		err = HT_ERR_IO;
+	for (size_t i = 0; !err && i < n; i++) {
+		if (results[i])
+			continue;
+		sqlite3_bind_int(st, 1, (int)e[i].kind);
+		sqlite3_bind_blob(st, 2, e[i].hash, HT_BLOCK_HASH_BYTES,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, e[i].reporter, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, e[i].reason, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)e[i].added_ns);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			err = HT_ERR_IO;
+		else if (!sqlite3_changes(bl->db))
+			results[i] = HT_ERR_EXISTS; /* twice in this request */
+		sqlite3_reset(st);
+	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return HT_ERR_IO;
+	if (!err)
+		err = exec(bl->db, "COMMIT");
+	if (err) {
+		(void)exec(bl->db, "ROLLBACK");
+		return err;
+	}
 	/* stored: now the memory (it cannot refuse what it holds room for
-	 * but for memory; the next open reloads the row either way) */
-	return put(bl, e);
+	 * but for memory; the next open reloads the rows either way) */
+	for (size_t i = 0; i < n; i++) {
+		if (results[i])
+			continue;
+		enum ht_err perr = put(bl, &e[i]);
+		if (perr == HT_ERR_NOMEM)
+			return perr;
+		results[i] = perr;
+	}
+	return HT_OK;
 }
 
 enum ht_err ht_blocklist_remove(struct ht_blocklist *bl, enum ht_block_kind kind,

@@ -8,12 +8,28 @@
 #include "huitong/risk.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Hashes of recent identifiers: the keyed hash of a party or device is
+ * the same every time, and most payments come from parties seen a moment
+ * ago. Direct-mapped; a slot is reused by the next identifier that maps
+ * to it. */
+#define BCACHE_SLOTS 16384
+struct bcache {
+	uint64_t tag;                 /* 0: empty */
+	uint8_t kind, len;
+	char value[HT_PAYMENT_REF_BYTES];
+	uint8_t hash[HT_BLOCK_HASH_BYTES];
+};
+
 struct ht_risk_engine {
 	struct ht_risk_state *state;
+	const struct ht_blocklist *blocklist;
+	struct ht_block_hasher *hasher;
+	struct bcache *bcache;        /* BCACHE_SLOTS, with blocklist */
 	struct ht_model *model;
 	struct ht_rules_holder *rules;
 	uint32_t *map;          /* model column -> feature */
@@ -74,6 +90,18 @@ enum ht_err ht_risk_engine_open(const struct ht_risk_engine_config *cfg,
 					   HT_FEATURE__COUNT, e->map, err,
 					   err_size);
 	}
+	e->blocklist = cfg->blocklist;
+	if (!rc && e->blocklist) {
+		e->bcache = calloc(BCACHE_SLOTS, sizeof *e->bcache);
+		rc = !cfg->blocklist_key ? HT_ERR_INVALID
+		     : !e->bcache ? HT_ERR_NOMEM
+				  : ht_block_hasher_new(cfg->blocklist_key,
+							&e->hasher);
+		if (rc)
+			snprintf(err, err_size, "block list: %s",
+				 !cfg->blocklist_key ? "no key"
+						     : ht_strerror(rc));
+	}
 	if (!rc) {
 		rc = ht_risk_state_open(&cfg->state, &e->state);
 		if (rc)
@@ -95,6 +123,8 @@ void ht_risk_engine_close(struct ht_risk_engine *e)
 	if (e->held)
 		ht_rules_release(e->held);
 	ht_risk_state_close(e->state);
+	ht_block_hasher_free(e->hasher);
+	free(e->bcache);
 	free(e->map);
 	free(e->row);
 	free(e);
@@ -112,12 +142,79 @@ static enum ht_decision stricter(enum ht_decision a, enum ht_decision b)
 	return a > b ? a : b;
 }
 
+/* Is (kind, value) on the block list? Through the hash cache. */
+static enum ht_err listed(struct ht_risk_engine *e, enum ht_block_kind kind,
+			  const char *value, bool *out)
+{
+	size_t len = strnlen(value, HT_PAYMENT_REF_BYTES);
+	*out = false;
+	if (!len || len >= HT_PAYMENT_REF_BYTES)
+		return HT_OK;
+	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)kind; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)value[i]) * 0x100000001b3ull;
+	h |= 1; /* never 0, the empty tag */
+	struct bcache *c = &e->bcache[(h >> 20) & (BCACHE_SLOTS - 1)];
+	if (c->tag != h || c->kind != kind || c->len != len ||
+	    memcmp(c->value, value, len)) {
+		enum ht_err rc = ht_block_hasher_hash(e->hasher, kind, value,
+						      len, c->hash);
+		if (rc) {
+			c->tag = 0;
+			return rc;
+		}
+		c->tag = h;
+		c->kind = (uint8_t)kind;
+		c->len = (uint8_t)len;
+		memcpy(c->value, value, len);
+	}
+	*out = ht_blocklist_contains(e->blocklist, kind, c->hash);
+	return HT_OK;
+}
+
+/* The block-list reasons of p into reasons (at most 3). */
+static enum ht_err blocklist_reasons(struct ht_risk_engine *e,
+				     const struct ht_payment *p,
+				     const char **reasons, size_t *n)
+{
+	static const struct {
+		enum ht_block_kind kind;
+		size_t off;
+		const char *reason;
+	} checks[] = {
+		{HT_BLOCK_ACCOUNT, offsetof(struct ht_payment, payer),
+		 HT_RISK_REASON_BLOCKED_PAYER},
+		{HT_BLOCK_ACCOUNT, offsetof(struct ht_payment, payee),
+		 HT_RISK_REASON_BLOCKED_PAYEE},
+		{HT_BLOCK_DEVICE, offsetof(struct ht_payment, device),
+		 HT_RISK_REASON_BLOCKED_DEVICE},
+	};
+	*n = 0;
+	if (!e->blocklist || !ht_blocklist_count(e->blocklist))
+		return HT_OK;
+	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+		bool hit;
+		enum ht_err rc = listed(e, checks[i].kind,
+					(const char *)p + checks[i].off, &hit);
+		if (rc)
+			return rc;
+		if (hit)
+			reasons[(*n)++] = checks[i].reason;
+	}
+	return HT_OK;
+}
+
 enum ht_err ht_risk_engine_decide(struct ht_risk_engine *e,
 				  const struct ht_payment *p,
 				  struct ht_risk_decision *out)
 {
 	memset(out, 0, sizeof *out);
 	out->model_score = NAN;
+	size_t listed_n;
+	enum ht_err lrc = blocklist_reasons(e, p, out->reasons, &listed_n);
+	if (lrc)
+		return lrc;
+	out->reason_count = listed_n;
 	ht_features_compute(e->state, p, e->f);
 	enum ht_decision model_d = HT_DECISION_ALLOW;
 	if (e->model) {
@@ -144,8 +241,9 @@ enum ht_err ht_risk_engine_decide(struct ht_risk_engine *e,
 		ht_feature_strings(p, str);
 		struct ht_rule_input in = {e->fd, str, p->payer_participant};
 		struct ht_rule_outcome o;
-		enum ht_err rc = ht_rules_eval(e->held, &in, e->hits,
-					       HT_RISK_REASONS_MAX - 1, &o);
+		/* room for the block list's reasons and the model's */
+		size_t room = HT_RISK_REASONS_MAX - 1 - listed_n;
+		enum ht_err rc = ht_rules_eval(e->held, &in, e->hits, room, &o);
 		if (rc)
 			return rc;
 		out->rule_score = o.score;
@@ -154,8 +252,7 @@ enum ht_err ht_risk_engine_decide(struct ht_risk_engine *e,
 		out->decision = stricter(out->decision, of_action(o.action));
 		out->shadow_decision = stricter(out->shadow_decision,
 						of_action(o.shadow_action));
-		size_t hits = o.hit_count < HT_RISK_REASONS_MAX - 1
-				      ? o.hit_count : HT_RISK_REASONS_MAX - 1;
+		size_t hits = o.hit_count < room ? o.hit_count : room;
 		for (size_t i = 0; i < hits; i++) {
 			const struct ht_rule_info *r = e->hits[i].rule;
 			if (r->shadow)
@@ -166,6 +263,10 @@ enum ht_err ht_risk_engine_decide(struct ht_risk_engine *e,
 	}
 	if (model_d != HT_DECISION_ALLOW)
 		out->reasons[out->reason_count++] = HT_RISK_REASON_MODEL;
+	if (listed_n) {
+		out->decision = HT_DECISION_BLOCK;
+		out->shadow_decision = HT_DECISION_BLOCK;
+	}
 	out->score = e->model ? out->model_score : out->rule_score / 100.0;
 	return HT_OK;
 }
@@ -174,6 +275,13 @@ void ht_risk_engine_features(const struct ht_risk_engine *e,
 			     const struct ht_payment *p, float *out)
 {
 	ht_features_compute(e->state, p, out);
+}
+
+void ht_risk_engine_set_blocklist(struct ht_risk_engine *e,
+				  const struct ht_blocklist *bl)
+{
+	HT_ASSERT(e->hasher != NULL && bl != NULL);
+	e->blocklist = bl;
 }
 
 void ht_risk_engine_record(struct ht_risk_engine *e, const struct ht_payment *p)

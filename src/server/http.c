@@ -99,6 +99,12 @@ static const struct route routes[] = {
 	 "operator", {NULL}},
 	{R_RISK_RULES, "POST", "/v1/risk/rules", true, ROLE_O, "operator",
 	 {NULL}},
+	{R_BLOCK_ADD, "POST", "/v1/risk/blocklist", true, ROLE_P | ROLE_O,
+	 "participant,operator", {NULL}},
+	{R_BLOCK_LIST, "GET", "/v1/risk/blocklist", false, ROLE_ALL, "all",
+	 {"limit", NULL}},
+	{R_BLOCK_REMOVE, "POST", "/v1/risk/blocklist/remove", true,
+	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
@@ -659,6 +665,130 @@ static void review_submit(struct ctx *x, bool approve)
 	submit(x, j);
 }
 
+/* One block-list entry of a body: {"kind":…, "hash":"<64 hex>" or
+ * "account_id":"<id>" (kind account only), "reason":"…"?}; with
+ * for_remove only kind and hash. NULL when fine, else what is wrong. */
+static const char *block_entry(const json_t *v, bool for_remove,
+			       struct job_block *out)
+{
+	if (!json_is_object(v))
+		return "not an object";
+	const char *key;
+	json_t *m;
+	json_object_foreach((json_t *)v, key, m) {
+		if (strcmp(key, "kind") && strcmp(key, "hash") &&
+		    (for_remove || (strcmp(key, "account_id") &&
+				    strcmp(key, "reason"))))
+			return "an unknown member (kind, hash, account_id,"
+			       " reason)";
+	}
+	const json_t *kind = json_object_get(v, "kind");
+	const json_t *hash = json_object_get(v, "hash");
+	const json_t *acct = json_object_get(v, "account_id");
+	const json_t *why = json_object_get(v, "reason");
+	enum ht_block_kind k;
+	if (!json_is_string(kind) ||
+	    ht_block_kind_parse(json_string_value(kind),
+				json_string_length(kind), &k))
+		return "kind: account, device or phone";
+	out->kind = (uint8_t)k;
+	if (!hash == !acct)
+		return for_remove ? "hash: the entry's 64 hex digits"
+				  : "give one of hash (64 hex digits) and"
+				    " account_id";
+	if (hash) {
+		size_t got = 0;
+		if (!json_is_string(hash) ||
+		    json_string_length(hash) != 2 * HT_BLOCK_HASH_BYTES ||
+		    ht_hex_decode(json_string_value(hash), json_string_length(hash),
+				  out->hash, HT_BLOCK_HASH_BYTES, &got) ||
+		    got != HT_BLOCK_HASH_BYTES)
+			return "hash: 64 hex digits (HMAC-SM3 under the hub's"
+			       " block-list key)";
+	} else {
+		const char *a = json_is_string(acct) ? json_string_value(acct)
+						     : NULL;
+		size_t n = a ? json_string_length(acct) : 0;
+		bool digits = n > 0 && n <= 39;
+		for (size_t i = 0; digits && i < n; i++)
+			digits = a[i] >= '0' && a[i] <= '9';
+		if (!digits || ht_u128_parse(a, n, &out->account_id))
+			return "account_id: a decimal u128 string";
+		if (k != HT_BLOCK_ACCOUNT)
+			return "account_id: only with kind account";
+		out->by_account = true;
+	}
+	if (why) {
+		const char *r = json_is_string(why) ? json_string_value(why)
+						    : NULL;
+		size_t n = r ? json_string_length(why) : 0;
+		bool ok = r && n <= HT_BLOCK_REASON_BYTES_MAX;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (unsigned char)r[i] >= 0x20 && r[i] != 0x7f;
+		if (!ok)
+			return "reason: at most 64 bytes, no control"
+			       " characters";
+		memcpy(out->reason, r, n + 1);
+	}
+	return NULL;
+}
+
+/* POST /v1/risk/blocklist {"entries":[…]} and
+ * POST /v1/risk/blocklist/remove {"kind":…,"hash":…}: checked here, on the
+ * worker; stored by the hub thread (riskflow_block_add / _remove). */
+static void block_submit(struct ctx *x, bool remove)
+{
+	if (!x->s->o.risk.on)
+		return fail(x, 404, "not_found",
+			    "risk control is off: no block list (serve --risk)");
+	json_error_t je;
+	json_t *v = json_loadb(x->body, x->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!v)
+		return fail(x, 400, "malformed_json", "invalid JSON: %s (byte %d)",
+			    je.text, je.position);
+	const json_t *list = remove ? NULL : json_object_get(v, "entries");
+	size_t n = remove ? 1 : json_array_size(list);
+	if (!remove && (!json_is_object(v) || json_object_size(v) != 1 ||
+			!json_is_array(list) || n == 0)) {
+		json_decref(v);
+		return fail(x, 400, "invalid_request",
+			    "body: want {\"entries\":[{\"kind\":…,\"hash\":…"
+			    "|\"account_id\":…,\"reason\":…},…]}");
+	}
+	if (n > HT_SERVER_BLOCK_ENTRIES_MAX) {
+		json_decref(v);
+		return fail(x, 413, "too_many_events",
+			    "%zu entries; at most %u a request", n,
+			    HT_SERVER_BLOCK_ENTRIES_MAX);
+	}
+	struct job *j = job_new(x, remove ? JOB_BLOCK_REMOVE : JOB_BLOCK_ADD);
+	if (!j) {
+		json_decref(v);
+		return;
+	}
+	j->block = calloc(n, sizeof *j->block);
+	j->block_n = n;
+	if (!j->block) {
+		json_decref(v);
+		job_free(j);
+		return fail(x, 500, "internal", "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *why = block_entry(remove ? v : json_array_get(list, i),
+					      remove, &j->block[i]);
+		if (why) {
+			json_decref(v);
+			job_free(j);
+			if (remove)
+				return fail(x, 400, "invalid_request", "%s", why);
+			return fail(x, 400, "invalid_request", "entries[%zu]: %s",
+				    i, why);
+		}
+	}
+	json_decref(v);
+	submit(x, j);
+}
+
 static void answer_json(struct ctx *x, int status, struct evbuffer *b);
 
 /* A rule file refused: 400 with every error's line and column. */
@@ -898,6 +1028,9 @@ static void dispatch(struct ctx *x)
 		return review_submit(x, x->m.route->id == R_RISK_APPROVE);
 	case R_RISK_RULES:
 		return do_risk_rules(x);
+	case R_BLOCK_ADD:
+	case R_BLOCK_REMOVE:
+		return block_submit(x, x->m.route->id == R_BLOCK_REMOVE);
 	default:
 		break;
 	}
@@ -935,6 +1068,20 @@ static void dispatch(struct ctx *x)
 		if ((j = job_new(x, JOB_HEAD)))
 			submit(x, j);
 		break;
+	case R_BLOCK_LIST: {
+		const char *lim = evhttp_find_header(&q, "limit");
+		if (lim && (!digits_u64(lim, &v) || v == 0 ||
+			    v > HT_BLOCKLIST_ENTRIES_MAX)) {
+			fail(x, 400, "invalid_request", "limit: 1..%u",
+			     HT_BLOCKLIST_ENTRIES_MAX);
+			goto out;
+		}
+		if ((j = job_new(x, JOB_BLOCK_LIST))) {
+			j->a = lim ? v : HT_SERVER_BLOCK_LIST_DEFAULT;
+			submit(x, j);
+		}
+		break;
+	}
 	case R_RISK_REVIEWS: {
 		const char *lim = evhttp_find_header(&q, "limit");
 		if (lim && (!digits_u64(lim, &v) || v == 0 ||

@@ -53,6 +53,7 @@ void job_free(struct job *j)
 	ht_buf_free(&j->risk_reasons);
 	free(j->refuse);
 	free(j->screened);
+	free(j->block);
 	free(j);
 }
 
@@ -490,6 +491,15 @@ static void do_read(struct server *s, struct job *j)
 	case JOB_RISK_REVIEWS:
 		riskflow_reviews(s, j);
 		break;
+	case JOB_BLOCK_ADD:
+		riskflow_block_add(s, j);
+		break;
+	case JOB_BLOCK_LIST:
+		riskflow_block_list(s, j);
+		break;
+	case JOB_BLOCK_REMOVE:
+		riskflow_block_remove(s, j);
+		break;
 	default:
 		job_fail(j, 500, "internal", "not a read");
 	}
@@ -739,6 +749,7 @@ static void *hub_main(void *arg)
 		}
 		atomic_store(&s->queue_depth, s->q_jobs);
 		pthread_mutex_unlock(&s->q_lock);
+		riskflow_block_poll(s);
 		if (!batch) {
 			/* idle a second: expire due pending transfers */
 			last_expire = srv_now_ns();

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "huitong/risk.h"
 
 /* The reason of a review the hub could not hold (HT_SERVER_RISK_HELD_MAX
@@ -39,6 +41,9 @@ struct held {
 };
 
 struct riskflow {
+	struct ht_blocklist *blocklist;      /* DATA/risk.db; hub thread */
+	_Atomic size_t block_count;          /* its entries, for other threads */
+	uint8_t block_key[HT_BLOCK_KEY_BYTES]; /* DATA/risk.key */
 	struct ht_model *model;              /* NULL: rules only */
 	struct ht_rules_holder *rules;
 	struct ht_risk_engine *engine;
@@ -299,6 +304,14 @@ enum ht_err riskflow_open(struct server *s)
 		err = ht_rules_holder_create(NULL, &rf->rules);
 	if (!err && o->rules)
 		err = reload_file(s, o->rules);
+	if (!err && (err = ht_block_key_load(s->o.data, true, rf->block_key)))
+		fprintf(stderr, "huitong serve: the block-list key %s/risk.key:"
+				" %s\n", s->o.data, ht_strerror(err));
+	if (!err && (err = ht_blocklist_open(s->o.data, &rf->blocklist)))
+		fprintf(stderr, "huitong serve: the block list %s/risk.db: %s\n",
+			s->o.data, ht_strerror(err));
+	if (!err)
+		atomic_store(&rf->block_count, ht_blocklist_count(rf->blocklist));
 	if (!err)
 		err = held_grow(&rf->held);
 	if (!err)
@@ -313,6 +326,8 @@ enum ht_err riskflow_open(struct server *s)
 			.block_threshold = o->block_threshold,
 			.review_threshold = o->review_threshold,
 			.state = {.bytes_max = o->state_bytes},
+			.blocklist = rf->blocklist,
+			.blocklist_key = rf->block_key,
 		};
 		err = ht_risk_engine_open(&cfg, &rf->engine, msg, sizeof msg);
 		if (err)
@@ -330,6 +345,8 @@ void riskflow_close(struct server *s)
 	ht_risk_engine_close(rf->engine);
 	ht_rules_holder_destroy(rf->rules);
 	ht_model_destroy(rf->model);
+	ht_blocklist_close(rf->blocklist);
+	OPENSSL_cleanse(rf->block_key, sizeof rf->block_key);
 	free(rf->held.slot);
 	free(rf);
 	s->risk = NULL;
@@ -340,11 +357,11 @@ const char *riskflow_describe(struct server *s, char *buf, size_t size)
 	struct riskflow *rf = s->risk;
 	struct ht_ruleset *rs = ht_rules_holder_acquire(rf->rules);
 	snprintf(buf, size, "model %s, rules %s%u (%zu rules, %zu shadow),"
-			    " review timeout %u s",
+			    " review timeout %u s, %zu block-list entries",
 		 rf->model ? ht_model_version(rf->model) : "none",
 		 rs ? "version " : "none ", rs ? ht_rules_version(rs) : 0,
 		 rs ? ht_rules_count(rs) : 0, rs ? ht_rules_shadow_count(rs) : 0,
-		 rf->review_timeout_s);
+		 rf->review_timeout_s, atomic_load(&rf->block_count));
 	ht_rules_release(rs);
 	return buf;
 }
@@ -894,4 +911,227 @@ void riskflow_reviews(struct server *s, struct job *j)
 	}
 	free(t);
 	free(row);
+}
+
+/* ---- the shared block list ---------------------------------------------------------- */
+
+static bool risk_on(struct server *s, struct job *j)
+{
+	if (s->risk)
+		return true;
+	j->status = 404;
+	j->code = "not_found";
+	snprintf(j->message, sizeof j->message, "risk control is off: no block"
+		 " list in force (serve --risk)");
+	return false;
+}
+
+static enum ht_err hash_json(struct ht_buf *b, const uint8_t *h)
+{
+	char hex[2 * HT_BLOCK_HASH_BYTES + 1];
+	ht_hex_encode(h, HT_BLOCK_HASH_BYTES, hex);
+	return ht_buf_printf(b, "\"%s\"", hex);
+}
+
+static const char *block_result_name(enum ht_err r)
+{
+	switch (r) {
+	case HT_OK: return "added";
+	case HT_ERR_EXISTS: return "exists";
+	case HT_ERR_NOT_FOUND: return "account_not_found";
+	case HT_ERR_LIMIT: return "list_full";
+	default: return "invalid";
+	}
+}
+
+void riskflow_block_add(struct server *s, struct job *j)
+{
+	if (!risk_on(s, j))
+		return;
+	struct riskflow *rf = s->risk;
+	struct ht_block_entry *e = calloc(j->block_n ? j->block_n : 1, sizeof *e);
+	enum ht_err *res = calloc(j->block_n ? j->block_n : 1, sizeof *res);
+	enum ht_err *pre = calloc(j->block_n ? j->block_n : 1, sizeof *pre);
+	enum ht_err err = e && res && pre ? HT_OK : HT_ERR_NOMEM;
+	uint64_t now = srv_now_ns();
+	/* the entries that can be stored: accounts named by id are hashed
+	 * here, by the party reference the engine sees (payment_of) */
+	size_t n = 0;
+	for (size_t i = 0; !err && i < j->block_n; i++) {
+		const struct job_block *b = &j->block[i];
+		struct ht_block_entry *x = &e[n];
+		x->kind = (enum ht_block_kind)b->kind;
+		/* registry ids fit (at most 56 bytes) */
+		snprintf(x->reporter, sizeof x->reporter, "%.*s",
+			 (int)sizeof x->reporter - 1, j->who);
+		snprintf(x->reason, sizeof x->reason, "%s", b->reason);
+		x->added_ns = now;
+		pre[i] = HT_OK;
+		if (!b->by_account) {
+			memcpy(x->hash, b->hash, HT_BLOCK_HASH_BYTES);
+		} else if (!ht_ledger_account_get(ht_hub_ledger(s->hub),
+						  b->account_id)) {
+			pre[i] = HT_ERR_NOT_FOUND;
+			continue;
+		} else {
+			char ref[HT_PAYMENT_REF_BYTES];
+			party_ref(ref, owner_of(s, b->account_id), b->account_id);
+			err = ht_block_hash(rf->block_key, HT_BLOCK_ACCOUNT, ref,
+					    strlen(ref), x->hash);
+		}
+		n++;
+	}
+	if (!err)
+		err = ht_blocklist_add_many(rf->blocklist, e, n, res);
+	if (!err)
+		err = ht_buf_append(&j->body, "{\"entries\":[", 12);
+	for (size_t i = 0, k = 0; !err && i < j->block_n; i++) {
+		enum ht_err r = pre[i] ? pre[i] : res[k];
+		err = ht_buf_printf(&j->body, "%s{\"index\":%zu,\"kind\":\"%s\","
+					      "\"hash\":", i ? "," : "", i,
+				    ht_block_kind_name((enum ht_block_kind)
+							       j->block[i].kind));
+		if (!err)
+			err = pre[i] ? ht_buf_append(&j->body, "null", 4)
+				     : hash_json(&j->body, e[k].hash);
+		if (!err)
+			err = ht_buf_printf(&j->body, ",\"result\":\"%s\"}",
+					    block_result_name(r));
+		if (!pre[i])
+			k++;
+	}
+	atomic_store(&rf->block_count, ht_blocklist_count(rf->blocklist));
+	if (!err)
+		err = ht_buf_printf(&j->body, "],\"count\":%zu}\n",
+				    ht_blocklist_count(rf->blocklist));
+	if (err) {
+		j->body.len = 0;
+		j->status = 500;
+		j->code = "internal";
+		snprintf(j->message, sizeof j->message, "block list: %s (nothing"
+			 " acknowledged)", ht_strerror(err));
+	} else if (!s->o.quiet) {
+		size_t added = 0;
+		for (size_t k = 0; k < n; k++)
+			added += !res[k];
+		fprintf(stderr, "huitong serve: block list: %zu of %zu entries"
+				" added by %s\n", added, j->block_n, j->who);
+	}
+	free(e);
+	free(res);
+	free(pre);
+}
+
+struct block_list_ctx {
+	struct server *s;
+	struct job *j;
+	size_t shown, total;
+	enum ht_err err;
+};
+
+static int block_list_one(void *ctx, const struct ht_block_entry *e)
+{
+	struct block_list_ctx *c = ctx;
+	if (!c->j->all_access && strcmp(e->reporter, c->j->who))
+		return 0;
+	c->total++;
+	if (c->shown >= c->j->a)
+		return 0;
+	struct ht_buf *b = &c->j->body;
+	c->err = ht_buf_printf(b, "%s{\"kind\":\"%s\",\"hash\":", c->shown ? ","
+								   : "",
+			       ht_block_kind_name(e->kind));
+	if (!c->err)
+		c->err = hash_json(b, e->hash);
+	if (!c->err)
+		c->err = ht_buf_append(b, ",\"reporter\":", 12);
+	if (!c->err)
+		c->err = ht_buf_json_string(b, e->reporter, strlen(e->reporter));
+	if (!c->err)
+		c->err = ht_buf_append(b, ",\"reason\":", 10);
+	if (!c->err)
+		c->err = ht_buf_json_string(b, e->reason, strlen(e->reason));
+	if (!c->err)
+		c->err = ht_buf_printf(b, ",\"added_ns\":%llu}",
+				       (unsigned long long)e->added_ns);
+	c->shown++;
+	return c->err ? 1 : 0;
+}
+
+void riskflow_block_list(struct server *s, struct job *j)
+{
+	if (!risk_on(s, j))
+		return;
+	struct block_list_ctx c = {s, j, 0, 0, HT_OK};
+	c.err = ht_buf_append(&j->body, "{\"entries\":[", 12);
+	if (!c.err)
+		ht_blocklist_each(s->risk->blocklist, block_list_one, &c);
+	if (!c.err)
+		c.err = ht_buf_printf(&j->body, "],\"count\":%zu}\n", c.total);
+	if (c.err) {
+		j->status = 500;
+		j->code = "internal";
+		snprintf(j->message, sizeof j->message, "block list: %s",
+			 ht_strerror(c.err));
+	}
+}
+
+void riskflow_block_remove(struct server *s, struct job *j)
+{
+	if (!risk_on(s, j))
+		return;
+	struct ht_blocklist *bl = s->risk->blocklist;
+	const struct job_block *b = &j->block[0];
+	struct ht_block_entry e;
+	char hex[2 * HT_BLOCK_HASH_BYTES + 1];
+	ht_hex_encode(b->hash, HT_BLOCK_HASH_BYTES, hex);
+	enum ht_err err = ht_blocklist_get(bl, (enum ht_block_kind)b->kind,
+					   b->hash, &e);
+	if (err == HT_ERR_NOT_FOUND || (!err && !j->all_access &&
+					strcmp(e.reporter, j->who))) {
+		j->status = 404;
+		j->code = "not_found";
+		snprintf(j->message, sizeof j->message, "no %s entry %s%s",
+			 ht_block_kind_name((enum ht_block_kind)b->kind), hex,
+			 j->all_access ? "" : " reported by you");
+		return;
+	}
+	if (!err)
+		err = ht_blocklist_remove(bl, e.kind, e.hash);
+	atomic_store(&s->risk->block_count, ht_blocklist_count(bl));
+	if (!err)
+		err = ht_buf_printf(&j->body, "{\"kind\":\"%s\",\"hash\":\"%s\","
+					      "\"result\":\"removed\",\"count\":%zu}\n",
+				    ht_block_kind_name(e.kind), hex,
+				    ht_blocklist_count(bl));
+	if (err) {
+		j->status = 500;
+		j->code = "internal";
+		snprintf(j->message, sizeof j->message, "block list: %s",
+			 ht_strerror(err));
+	} else if (!s->o.quiet) {
+		fprintf(stderr, "huitong serve: block list: %s %s removed by %s\n",
+			ht_block_kind_name(e.kind), hex, j->who);
+	}
+}
+
+void riskflow_block_poll(struct server *s)
+{
+	struct riskflow *rf = s->risk;
+	if (!rf || !atomic_exchange(&s->block_reload, false))
+		return;
+	struct ht_blocklist *fresh;
+	enum ht_err err = ht_blocklist_open(s->o.data, &fresh);
+	if (err) {
+		fprintf(stderr, "huitong serve: SIGHUP: the block list %s/risk.db:"
+				" %s; the %zu entries in force stay\n", s->o.data,
+			ht_strerror(err), ht_blocklist_count(rf->blocklist));
+		return;
+	}
+	ht_risk_engine_set_blocklist(rf->engine, fresh);
+	ht_blocklist_close(rf->blocklist);
+	rf->blocklist = fresh;
+	atomic_store(&rf->block_count, ht_blocklist_count(fresh));
+	fprintf(stderr, "huitong serve: SIGHUP: re-read the block list: %zu"
+			" entries\n", ht_blocklist_count(fresh));
 }

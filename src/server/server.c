@@ -402,6 +402,7 @@ static void on_hup(int sig)
 static void hup_reload(struct server *s)
 {
 	got_hup = 0;
+	atomic_store(&s->block_reload, true); /* the hub thread re-reads it */
 	const char *path = s->o.risk.rules;
 	if (!path) {
 		fprintf(stderr, "huitong serve: SIGHUP: no --risk-rules to"

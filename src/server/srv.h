@@ -26,6 +26,7 @@
 #include <openssl/ssl.h>
 
 #include "huitong/accesslog.h"
+#include "huitong/blocklist.h"
 #include "huitong/hub.h"
 #include "huitong/jsonl.h"
 #include "huitong/pki.h"
@@ -66,6 +67,9 @@ enum route_id {
 	R_RISK_APPROVE,
 	R_RISK_REJECT,
 	R_RISK_RULES,
+	R_BLOCK_ADD,
+	R_BLOCK_LIST,
+	R_BLOCK_REMOVE,
 	R__COUNT,
 	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
 };
@@ -123,6 +127,20 @@ enum job_kind {
 	JOB_HEALTH,
 	JOB_RISK_GET,
 	JOB_RISK_REVIEWS,
+	JOB_BLOCK_ADD,      /* shared block list (riskflow.c) */
+	JOB_BLOCK_LIST,
+	JOB_BLOCK_REMOVE,
+};
+
+/* One block-list entry a participant submits (POST /v1/risk/blocklist):
+ * its keyed hash, or an account of the hub named by id (the hub hashes its
+ * party reference). */
+struct job_block {
+	uint8_t kind;               /* enum ht_block_kind */
+	bool by_account;            /* account_id given, not hash */
+	uint8_t hash[HT_BLOCK_HASH_BYTES]; /* when !by_account */
+	ht_u128 account_id;         /* when by_account */
+	char reason[HT_BLOCK_REASON_BYTES_MAX + 1];
 };
 
 struct conn;
@@ -192,6 +210,11 @@ struct job {
 	int64_t risk_ts_ms;           /* when they were decided */
 	bool review_route;            /* approve/reject: may post a held
 					 transfer */
+
+	/* block list (JOB_BLOCK_*): the entries to add (count block_n), or
+	 * the one to remove */
+	struct job_block *block;
+	size_t block_n;
 };
 
 void job_free(struct job *j);
@@ -286,6 +309,7 @@ struct server {
 	_Atomic uint64_t queue_depth;
 
 	_Atomic bool stopping;
+	_Atomic bool block_reload;    /* SIGHUP: re-read DATA/risk.db */
 	unsigned timeout_s;
 	unsigned queue_max;
 };
@@ -337,6 +361,18 @@ enum ht_err riskflow_record(struct server *s, struct job *j);
 /* GET /v1/transfers/{id}/risk (hub thread): the stored decision of j->id
  * into j->body, or j's error. */
 void riskflow_read(struct server *s, struct job *j);
+/* The shared block list (hub thread): add j's entries durably (reporter:
+ * j->who) and answer each one's result; list the entries (a participant
+ * sees its own reports, at most j->a); remove j->block[0] (an operator, or
+ * the participant that reported it). 404 without --risk. */
+void riskflow_block_add(struct server *s, struct job *j);
+void riskflow_block_list(struct server *s, struct job *j);
+void riskflow_block_remove(struct server *s, struct job *j);
+/* Hub thread, between groups: after SIGHUP (s->block_reload) re-read the
+ * block list from DATA/risk.db, so entries `huitong risk blocklist add`
+ * wrote beside a running hub take effect; a list that cannot be read
+ * leaves the one in force. */
+void riskflow_block_poll(struct server *s);
 /* Append decision r as the JSON object GET /v1/transfers/{id}/risk
  * answers (hub thread). Errors: HT_ERR_NOMEM. */
 enum ht_err riskflow_row_json(struct server *s, const struct ht_risk_row *r,

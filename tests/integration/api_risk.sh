@@ -25,6 +25,11 @@
 #             lost, each decision names the version it was made under; bad
 #             files are 400 with line:column and change nothing; SIGHUP
 #             re-reads --risk-rules, a bad file keeps the old rules;
+#   joint     bank A hashes a mule account and device locally with the
+#             hub's key and reports them; bank B's payments to that account
+#             or from that device are blocked (blocklisted_*), ordinary ones
+#             flow; an account reported by id; first report stands; who
+#             lists and removes what; bad submissions 400/413;
 #   record    decisions read back (regulator, payee's participant; 404
 #             otherwise), kill -9 and restart: decisions and held
 #             transfers survive, journal verify passes; a schema-2 store
@@ -559,6 +564,123 @@ check(f"{G}: SIGHUP with a bad file keeps version 9 and the server",
       metrics())
 open(RULES, "w").write(RULES2.format(v=1))   # as the restart below expects
 
+# ---- joint: a block-list entry from bank A stops the same mule at bank B ------------
+G = "joint"
+accounts(hub, "bankB", [301, 302, 303, 250, 251])   # bankB's customers; 250, 251 mules
+KEY = os.path.join(TMP, "bankA-block.key")
+p = run(["risk", "blocklist", "key", "--data", hub.data, "--out", KEY])
+check(f"{G}: the operator hands out the hub's block-list key", p.returncode == 0,
+      p.stderr)
+
+
+def local_hash(kind, value):   # at bank A: the raw value never leaves it
+    p = run(["risk", "blocklist", "hash", "--key-file", KEY, "--kind", kind,
+             "--value", value])
+    return p.stdout.strip()
+
+
+def listed_reasons(r):
+    return [x for x in r.get("risk", {}).get("reasons", [])
+            if x.startswith("blocklisted_")]
+
+
+st, js, raw = hub.transfers("bankB", [
+    xfer(9101, 301, 250, 2000, risk={"channel": "p2p", "device": "b-phone-301"}),
+    xfer(9102, 302, 101, 2100, risk={"channel": "qr", "device": "mule-dev-7"})])
+check(f"{G}: before any report nothing is blocked for the block list",
+      st == 200 and all(not listed_reasons(r) for r in js["results"]), raw)
+mule_hash = local_hash("account", "bankB:250")
+dev_hash = local_hash("device", "mule-dev-7")
+st, js, raw = hub.raw("bankA", "POST", "/v1/risk/blocklist", {"entries": [
+    {"kind": "account", "hash": mule_hash, "reason": "mule"},
+    {"kind": "device", "hash": dev_hash, "reason": "mule device"},
+    {"kind": "account", "account_id": "251", "reason": "mule"},
+    {"kind": "account", "account_id": "999999"}]})
+check(f"{G}: bank A reports two hashes and an account id: added, added, added,"
+      " account_not_found", st == 200 and [e["result"] for e in js["entries"]]
+      == ["added", "added", "added", "account_not_found"], raw)
+check(f"{G}: an account id is hashed by the hub as its party reference",
+      st == 200 and js["entries"][2]["hash"] == local_hash("account", "bankB:251"),
+      raw)
+st, js, raw = hub.raw("bankB", "POST", "/v1/risk/blocklist", {"entries": [
+    {"kind": "device", "hash": dev_hash, "reason": "seen too"}]})
+check(f"{G}: the first report stands: bank B's report of the same device exists",
+      st == 200 and js["entries"][0]["result"] == "exists", raw)
+st, js, raw = hub.transfers("bankB", [
+    xfer(9103, 303, 250, 1900, risk={"channel": "p2p", "device": "b-phone-303"})])
+r = js["results"][0] if st == 200 else {}
+check(f"{G}: bank B's customer paying bank A's reported mule is blocked",
+      r.get("result") == "risk_blocked" and r["risk"]["decision"] == "block"
+      and listed_reasons(r) == ["blocklisted_payee"], raw)
+st, js, raw = hub.transfers("bankB", [
+    xfer(9104, 301, 101, 2200, risk={"channel": "qr", "device": "mule-dev-7"})])
+r = js["results"][0] if st == 200 else {}
+check(f"{G}: the reported device is blocked at bank B too",
+      r.get("result") == "risk_blocked"
+      and listed_reasons(r) == ["blocklisted_device"], raw)
+st, js, raw = hub.transfers("bankA", [xfer(9105, 2, 251, 2300)])
+r = js["results"][0] if st == 200 else {}
+check(f"{G}: the mule reported by account id is blocked as a payee",
+      r.get("result") == "risk_blocked"
+      and listed_reasons(r) == ["blocklisted_payee"], raw)
+st, js, raw = hub.transfers("bankB", [
+    xfer(9106, 302, 102, 2400, risk={"channel": "qr", "device": "b-phone-302"})])
+check(f"{G}: ordinary payments at bank B still flow",
+      st == 200 and not listed_reasons(js["results"][0]), raw)
+st, js, raw = hub.raw("reg", "GET", "/v1/transfers/9103/risk")
+check(f"{G}: the regulator reads the decision with its reason",
+      st == 200 and js["decision"] == "block"
+      and "blocklisted_payee" in js["reasons"], raw)
+st, js, raw = hub.raw("bankA", "GET", "/v1/risk/blocklist")
+check(f"{G}: bank A lists its three reports (without raw identifiers)",
+      st == 200 and js["count"] == 3 and all(e["reporter"] == "bankA"
+                                             for e in js["entries"])
+      and "250" not in raw and "mule-dev-7" not in raw, raw)
+st, js, raw = hub.raw("bankB", "GET", "/v1/risk/blocklist")
+check(f"{G}: bank B lists none of bank A's reports", st == 200
+      and js["count"] == 0 and js["entries"] == [], raw)
+st, js, raw = hub.raw("reg", "GET", "/v1/risk/blocklist?limit=2")
+check(f"{G}: the regulator sees all, limit applies", st == 200
+      and js["count"] == 3 and len(js["entries"]) == 2, raw)
+st, js, raw = hub.raw("bankB", "POST", "/v1/risk/blocklist/remove",
+                      {"kind": "device", "hash": dev_hash})
+check(f"{G}: bank B cannot remove bank A's entry (404)", st == 404, raw)
+st, js, raw = hub.raw("reg", "POST", "/v1/risk/blocklist/remove",
+                      {"kind": "device", "hash": dev_hash})
+check(f"{G}: the regulator cannot remove (403)", st == 403, raw)
+bad = [({"entries": [{"kind": "device", "hash": "zz"}]}, 400, "hash"),
+       ({"entries": [{"kind": "device", "account_id": "250"}]}, 400, "account_id"),
+       ({"entries": [{"kind": "fax", "hash": dev_hash}]}, 400, "kind"),
+       ({"entries": [{"kind": "device", "hash": dev_hash, "x": 1}]}, 400, "unknown"),
+       ({"entries": [{"kind": "device", "hash": dev_hash, "reason": "a\nb"}]},
+        400, "reason"),
+       ({"entries": []}, 400, "entries"),
+       ({"entries": [{"kind": "device", "hash": dev_hash}] * 1001}, 413, "1000")]
+for body, want_st, word in bad:
+    st, js, raw = hub.raw("bankA", "POST", "/v1/risk/blocklist", body)
+    check(f"{G}: a bad submission is {want_st} naming the problem ({word})",
+          st == want_st and word in (js or {}).get("message", ""), raw[:300])
+st, js, raw = hub.raw("bankA", "POST", "/v1/risk/blocklist/remove",
+                      {"kind": "account", "hash": local_hash("account", "bankB:251")})
+check(f"{G}: bank A removes its own entry", st == 200
+      and js["result"] == "removed" and js["count"] == 2, raw)
+st, js, raw = hub.transfers("bankA", [xfer(9107, 2, 251, 2300)])
+check(f"{G}: once removed the account is not blocked for the block list",
+      st == 200 and not listed_reasons(js["results"][0]), raw)
+p = run(["risk", "blocklist", "add", "--data", hub.data, "--reporter", "op",
+         "--kind", "device", "--value", "cli-dev-1", "--reason", "mule"])
+check(f"{G}: the operator's CLI adds an entry beside the running hub",
+      p.returncode == 0, p.stderr)
+hub.srv.send_signal(signal.SIGHUP)
+deadline = time.time() + 5
+while time.time() < deadline and "re-read the block list" not in open(hub.log).read():
+    time.sleep(0.1)
+st, js, raw = hub.transfers("bankB", [
+    xfer(9109, 303, 101, 2000, risk={"channel": "qr", "device": "cli-dev-1"})])
+check(f"{G}: after SIGHUP the hub enforces it",
+      st == 200 and listed_reasons(js["results"][0]) == ["blocklisted_device"],
+      raw)
+
 # ---- record: decisions stored with their transfers, read back ------------------------
 G = "record"
 allowed_id = ordinary[0]["id"]
@@ -595,6 +717,10 @@ check(f"{G}: unknown ids are 404 too", st == 404, raw)
 hub.stop(signal.SIGKILL)
 hub.start()
 decisions_readable("after kill -9 and restart")
+st, js, raw = hub.transfers("bankB", [
+    xfer(9108, 302, 250, 1800, risk={"channel": "p2p", "device": "b-phone-302"})])
+check(f"{G}: after kill -9 and restart the block list still stops the mule",
+      st == 200 and js["results"][0]["result"] == "risk_blocked", raw)
 st, js, raw = hub.transfers("op", [{"id": "8020", "pending_id": "8001",
                                     "flags": ["post_pending_transfer"]}])
 check(f"{G}: after the restart 8001 is still held (a post is 403)",
