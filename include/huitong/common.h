@@ -40,6 +40,7 @@ enum ht_err {
 	HT_ERR_LIMIT,        /* input exceeds a limit in limits.h */
 	HT_ERR_POISONED,     /* an earlier failure left the object unusable: reopen */
 	HT_ERR_UNSUPPORTED,  /* valid request this build cannot serve */
+	HT_ERR_FORBIDDEN,    /* the caller may not do this to this object */
 	HT_ERR__COUNT
 };
 

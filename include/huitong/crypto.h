@@ -104,13 +104,24 @@ enum ht_err ht_verify(const struct ht_key *k, const void *msg, size_t len,
 enum ht_err ht_random(void *buf, size_t n);
 
 /*
- * Symmetric encryption. SM4 here is SM4-GCM when available and SM4-CBC
- * for the raw-vector tests below; AES-256-GCM beside it.
+ * Symmetric encryption. SM4 here is SM4-GCM when available (OpenSSL 3.2+;
+ * HT_ERR_UNSUPPORTED before) and SM4-CBC for the raw-vector tests below;
+ * AES-256-GCM beside it. HT_CIPHER_SM4_CTR_SM3 is SM4 with the national
+ * algorithms OpenSSL 3.0 has: encrypt-then-MAC with two keys derived from
+ * the 32-byte key K, SM4-CTR under the first 16 bytes of SM3(0x01 || K)
+ * (counter block: the 12-byte iv || 0^4) and as the tag the first 16 bytes
+ * of HMAC-SM3 under SM3(0x02 || K) over u64be(aad_len) || aad || iv ||
+ * ciphertext.
  */
-enum ht_cipher_alg { HT_CIPHER_SM4_GCM = 1, HT_CIPHER_AES256_GCM = 2 };
+enum ht_cipher_alg {
+	HT_CIPHER_SM4_GCM = 1,
+	HT_CIPHER_AES256_GCM = 2,
+	HT_CIPHER_SM4_CTR_SM3 = 3,
+};
 
 /* AEAD encrypt: out gets iv(12) || ciphertext || tag(16); out_size must be
- * at least len + 28. key is 16 bytes for SM4, 32 for AES-256. */
+ * at least len + 28. key is 16 bytes for SM4-GCM, 32 for AES-256 and for
+ * SM4-CTR + HMAC-SM3. */
 enum ht_err ht_aead_seal(enum ht_cipher_alg alg, const uint8_t *key,
 			 const void *aad, size_t aad_len, const void *in,
 			 size_t len, uint8_t *out, size_t out_size,

@@ -26,6 +26,7 @@ static const char *const err_names[HT_ERR__COUNT] = {
 	[HT_ERR_LIMIT] = "limit exceeded",
 	[HT_ERR_POISONED] = "unusable after an earlier failure; reopen",
 	[HT_ERR_UNSUPPORTED] = "not supported",
+	[HT_ERR_FORBIDDEN] = "not permitted for this caller",
 };
 
 const char *ht_strerror(enum ht_err err)

@@ -864,6 +864,109 @@ done:
 	return err;
 }
 
+/* ---- SM4-CTR + HMAC-SM3 (encrypt-then-MAC) ---- */
+
+/* The subkey i (1: SM4's, first 16 bytes; 2: the MAC's) of key[32]. */
+static enum ht_err etm_subkey(const uint8_t *key, uint8_t i, uint8_t out[32])
+{
+	uint8_t in[33];
+	unsigned n = 0;
+	in[0] = i;
+	memcpy(in + 1, key, 32);
+	int ok = EVP_Digest(in, sizeof in, out, &n, EVP_sm3(), NULL);
+	OPENSSL_cleanse(in, sizeof in);
+	return ok == 1 && n == 32 ? HT_OK : HT_ERR_CRYPTO;
+}
+
+/* The tag of (aad, iv, ct) under mac_key[32]. */
+static enum ht_err etm_tag(const uint8_t *mac_key, const void *aad,
+			   size_t aad_len, const uint8_t *iv, const uint8_t *ct,
+			   size_t len, uint8_t tag[GCM_TAG_BYTES])
+{
+	enum ht_err err = HT_ERR_CRYPTO;
+	uint8_t be[8], full[EVP_MAX_MD_SIZE];
+	size_t full_len = 0;
+	for (int i = 0; i < 8; i++)
+		be[i] = (uint8_t)((uint64_t)aad_len >> (56 - 8 * i));
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *m = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string("digest", "SM3", 0),
+			  OSSL_PARAM_construct_end()};
+	if (m && EVP_MAC_init(m, mac_key, 32, p) == 1 &&
+	    EVP_MAC_update(m, be, sizeof be) == 1 &&
+	    (!aad_len || EVP_MAC_update(m, aad, aad_len) == 1) &&
+	    EVP_MAC_update(m, iv, GCM_IV_BYTES) == 1 &&
+	    (!len || EVP_MAC_update(m, ct, len) == 1) &&
+	    EVP_MAC_final(m, full, &full_len, sizeof full) == 1 &&
+	    full_len >= GCM_TAG_BYTES) {
+		memcpy(tag, full, GCM_TAG_BYTES);
+		err = HT_OK;
+	}
+	EVP_MAC_CTX_free(m);
+	EVP_MAC_free(mac);
+	ERR_clear_error();
+	return err;
+}
+
+/* SM4-CTR of in into out under key[16], counter block iv || 0^4. */
+static enum ht_err sm4_ctr(const uint8_t *key, const uint8_t *iv,
+			   const uint8_t *in, size_t len, uint8_t *out)
+{
+	uint8_t block[16] = {0};
+	memcpy(block, iv, GCM_IV_BYTES);
+	enum ht_err err = HT_ERR_CRYPTO;
+	EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, "SM4-CTR", NULL);
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	if (cipher && c && EVP_EncryptInit_ex2(c, cipher, key, block, NULL) == 1 &&
+	    cipher_feed(c, in, len, out, NULL))
+		err = HT_OK;
+	EVP_CIPHER_CTX_free(c);
+	EVP_CIPHER_free(cipher);
+	ERR_clear_error();
+	return err;
+}
+
+static enum ht_err etm_seal(const uint8_t *key, const void *aad,
+			    size_t aad_len, const void *in, size_t len,
+			    uint8_t *out)
+{
+	uint8_t ek[32], mk[32];
+	enum ht_err err = etm_subkey(key, 1, ek);
+	if (!err)
+		err = etm_subkey(key, 2, mk);
+	if (!err)
+		err = ht_random(out, GCM_IV_BYTES);
+	if (!err && len)
+		err = sm4_ctr(ek, out, in, len, out + GCM_IV_BYTES);
+	if (!err)
+		err = etm_tag(mk, aad, aad_len, out, out + GCM_IV_BYTES, len,
+			      out + GCM_IV_BYTES + len);
+	OPENSSL_cleanse(ek, sizeof ek);
+	OPENSSL_cleanse(mk, sizeof mk);
+	return err;
+}
+
+static enum ht_err etm_open(const uint8_t *key, const void *aad,
+			    size_t aad_len, const uint8_t *in, size_t plain_len,
+			    uint8_t *out)
+{
+	uint8_t tag[GCM_TAG_BYTES], ek[32], mk[32];
+	enum ht_err err = etm_subkey(key, 1, ek);
+	if (!err)
+		err = etm_subkey(key, 2, mk);
+	if (!err)
+		err = etm_tag(mk, aad, aad_len, in, in + GCM_IV_BYTES, plain_len,
+			      tag);
+	if (!err && CRYPTO_memcmp(tag, in + GCM_IV_BYTES + plain_len,
+				  GCM_TAG_BYTES))
+		err = HT_ERR_VERIFY;
+	if (!err && plain_len)
+		err = sm4_ctr(ek, in, in + GCM_IV_BYTES, plain_len, out);
+	OPENSSL_cleanse(ek, sizeof ek);
+	OPENSSL_cleanse(mk, sizeof mk);
+	return err;
+}
+
 enum ht_err ht_aead_seal(enum ht_cipher_alg alg, const uint8_t *key,
 			 const void *aad, size_t aad_len, const void *in,
 			 size_t len, uint8_t *out, size_t out_size,
@@ -876,6 +979,12 @@ enum ht_err ht_aead_seal(enum ht_cipher_alg alg, const uint8_t *key,
 	if (len > SIZE_MAX - GCM_IV_BYTES - GCM_TAG_BYTES ||
 	    out_size < len + GCM_IV_BYTES + GCM_TAG_BYTES)
 		return HT_ERR_INVALID;
+	if (alg == HT_CIPHER_SM4_CTR_SM3) {
+		enum ht_err err = etm_seal(key, aad, aad_len, in, len, out);
+		if (!err)
+			*out_len = len + GCM_IV_BYTES + GCM_TAG_BYTES;
+		return err;
+	}
 	enum ht_err err = aead_fetch(alg, &cipher, &key_len);
 	if (err)
 		return err;
@@ -905,6 +1014,14 @@ enum ht_err ht_aead_open(enum ht_cipher_alg alg, const uint8_t *key,
 	size_t plain_len = len - GCM_IV_BYTES - GCM_TAG_BYTES;
 	if (out_size < plain_len || (plain_len && !out))
 		return HT_ERR_INVALID;
+	if (alg == HT_CIPHER_SM4_CTR_SM3) {
+		enum ht_err e = etm_open(key, aad, aad_len, in, plain_len, out);
+		if (e && plain_len)
+			memset(out, 0, plain_len);
+		if (!e)
+			*out_len = plain_len;
+		return e;
+	}
 	enum ht_err err = aead_fetch(alg, &cipher, &key_len);
 	if (err)
 		return err;

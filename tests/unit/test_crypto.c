@@ -895,6 +895,51 @@ static void test_aead_sm4_gcm(void **state)
 			 HT_ERR_UNSUPPORTED);
 }
 
+/* SM4-CTR + HMAC-SM3: the round trip, and the construction as documented,
+ * recomputed with OpenSSL directly. */
+static void test_aead_sm4_ctr_sm3(void **state)
+{
+	(void)state;
+	aead_round_trip(HT_CIPHER_SM4_CTR_SM3, 32);
+	uint8_t key[32], sealed[96], block[16] = {0}, plain[40], tag[32];
+	static const char msg[] = "6222021234567890123";
+	static const char aad[] = "token 9900011234567890";
+	size_t n, tl = 0;
+	int outl = 0;
+	for (size_t i = 0; i < sizeof key; i++)
+		key[i] = (uint8_t)(3 * i + 1);
+	assert_int_equal(ht_aead_seal(HT_CIPHER_SM4_CTR_SM3, key, aad,
+				      sizeof aad - 1, msg, sizeof msg - 1,
+				      sealed, sizeof sealed, &n),
+			 HT_OK);
+	uint8_t ek[32], mk[32], kin[33];
+	unsigned dl = 0;
+	memcpy(kin + 1, key, 32);
+	kin[0] = 1;
+	assert_int_equal(EVP_Digest(kin, 33, ek, &dl, EVP_sm3(), NULL), 1);
+	kin[0] = 2;
+	assert_int_equal(EVP_Digest(kin, 33, mk, &dl, EVP_sm3(), NULL), 1);
+	memcpy(block, sealed, 12);
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	assert_int_equal(EVP_DecryptInit_ex2(c, EVP_sm4_ctr(), ek, block, NULL), 1);
+	assert_int_equal(EVP_DecryptUpdate(c, plain, &outl, sealed + 12,
+					   (int)(sizeof msg - 1)), 1);
+	EVP_CIPHER_CTX_free(c);
+	assert_int_equal(outl, sizeof msg - 1);
+	assert_memory_equal(plain, msg, sizeof msg - 1);
+	uint8_t mac_in[8 + sizeof aad + 12 + sizeof msg] = {0};
+	size_t k = 0;
+	mac_in[7] = (uint8_t)(sizeof aad - 1);
+	k = 8;
+	memcpy(mac_in + k, aad, sizeof aad - 1);
+	k += sizeof aad - 1;
+	memcpy(mac_in + k, sealed, 12 + sizeof msg - 1);
+	k += 12 + sizeof msg - 1;
+	assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SM3", NULL, mk, 32,
+				  mac_in, k, tag, sizeof tag, &tl));
+	assert_memory_equal(tag, sealed + 12 + sizeof msg - 1, 16);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -916,6 +961,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_aead_aes256_gcm),
 		cmocka_unit_test(test_aead_sm4_gcm),
+		cmocka_unit_test(test_aead_sm4_ctr_sm3),
 	};
 	return cmocka_run_group_tests(tests, load_vectors, free_vectors);
 }
