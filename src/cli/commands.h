@@ -32,5 +32,6 @@ int ht_cmd_risk_score(int argc, char **argv); /* cmd_risk_score.c */
 int ht_cmd_risk_eval(int argc, char **argv);  /* cmd_risk_eval.c */
 int ht_cmd_risk_blocklist(int argc, char **argv); /* cmd_risk_blocklist.c */
 int ht_cmd_token(int argc, char **argv);      /* cmd_token.c */
+int ht_cmd_alias(int argc, char **argv);      /* cmd_alias.c */
 
 #endif

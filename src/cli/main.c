@@ -25,6 +25,7 @@
 #pragma weak ht_cmd_sim
 #pragma weak ht_cmd_risk
 #pragma weak ht_cmd_token
+#pragma weak ht_cmd_alias
 
 struct command {
 	const char *name;
@@ -46,6 +47,7 @@ static const struct command commands[] = {
 	{"sim", ht_cmd_sim, "simulate payments with labelled fraud (interchange JSONL)"},
 	{"risk", ht_cmd_risk, "risk rules and model: check, test, train, score, eval"},
 	{"token", ht_cmd_token, "payment token vault: ranges, issue, detokenize, lifecycle"},
+	{"alias", ht_cmd_alias, "alias directory: register, update, remove, lookup"},
 	{"bench", ht_cmd_bench, "benchmarks (bench ledger, bench api)"},
 };
 

@@ -777,6 +777,70 @@ enum ht_err ht_random(void *buf, size_t n)
 	return HT_OK;
 }
 
+/* ---- HMAC-SM3 with digested pads ------------------------------------- */
+
+#define SM3_BLOCK_BYTES 64
+
+struct ht_hmac_sm3 {
+	EVP_MD_CTX *pad[2]; /* SM3 after (K ^ ipad), after (K ^ opad) */
+};
+
+void ht_hmac_sm3_free(struct ht_hmac_sm3 *h)
+{
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->pad[0]);
+	EVP_MD_CTX_free(h->pad[1]);
+	free(h);
+}
+
+enum ht_err ht_hmac_sm3_new(const uint8_t *key, size_t len,
+			    struct ht_hmac_sm3 **out)
+{
+	if (!key || !len || len > SM3_BLOCK_BYTES)
+		return HT_ERR_INVALID;
+	struct ht_hmac_sm3 *h = calloc(1, sizeof *h);
+	if (!h)
+		return HT_ERR_NOMEM;
+	bool ok = true;
+	for (int k = 0; ok && k < 2; k++) {
+		uint8_t block[SM3_BLOCK_BYTES] = {0}; /* K zero-padded */
+		memcpy(block, key, len);
+		for (size_t i = 0; i < SM3_BLOCK_BYTES; i++)
+			block[i] ^= k ? 0x5c : 0x36;
+		ok = (h->pad[k] = EVP_MD_CTX_new()) &&
+		     EVP_DigestInit_ex2(h->pad[k], EVP_sm3(), NULL) &&
+		     EVP_DigestUpdate(h->pad[k], block, sizeof block);
+		OPENSSL_cleanse(block, sizeof block);
+	}
+	if (!ok) {
+		ht_hmac_sm3_free(h);
+		ERR_clear_error();
+		return HT_ERR_CRYPTO;
+	}
+	*out = h;
+	return HT_OK;
+}
+
+enum ht_err ht_hmac_sm3(const struct ht_hmac_sm3 *h, const struct ht_iov *parts,
+			size_t n, uint8_t out[32])
+{
+	uint8_t inner[32];
+	unsigned n1 = 0, n2 = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	bool ok = c && EVP_MD_CTX_copy_ex(c, h->pad[0]);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = !parts[i].len || EVP_DigestUpdate(c, parts[i].p, parts[i].len);
+	ok = ok && EVP_DigestFinal_ex(c, inner, &n1) &&
+	     EVP_MD_CTX_copy_ex(c, h->pad[1]) &&
+	     EVP_DigestUpdate(c, inner, sizeof inner) &&
+	     EVP_DigestFinal_ex(c, out, &n2);
+	EVP_MD_CTX_free(c);
+	if (!ok)
+		ERR_clear_error();
+	return ok && n1 == 32 && n2 == 32 ? HT_OK : HT_ERR_CRYPTO;
+}
+
 /* ---- symmetric ----------------------------------------------------- */
 
 /* Fetch an AEAD cipher. SM4-GCM arrived in OpenSSL 3.2; on 3.0 and 3.1

@@ -44,22 +44,17 @@ enum ht_err ht_block_kind_parse(const char *s, size_t len,
 	return HT_ERR_INVALID;
 }
 
-/* ---- the hasher: HMAC-SM3 with the pads digested once ------------------------ */
-
-#define SM3_BLOCK 64
+/* ---- the hasher ------------------------------------------------------------------ */
 
 struct ht_block_hasher {
-	EVP_MD_CTX *pad[2]; /* SM3 after (K ^ ipad), after (K ^ opad) */
-	EVP_MD_CTX *work;
+	struct ht_hmac_sm3 *mac;
 };
 
 void ht_block_hasher_free(struct ht_block_hasher *h)
 {
 	if (!h)
 		return;
-	EVP_MD_CTX_free(h->pad[0]);
-	EVP_MD_CTX_free(h->pad[1]);
-	EVP_MD_CTX_free(h->work);
+	ht_hmac_sm3_free(h->mac);
 	free(h);
 }
 
@@ -69,24 +64,10 @@ enum ht_err ht_block_hasher_new(const uint8_t key[HT_BLOCK_KEY_BYTES],
 	struct ht_block_hasher *h = calloc(1, sizeof *h);
 	if (!h)
 		return HT_ERR_NOMEM;
-	EVP_MD *sm3 = EVP_MD_fetch(NULL, "SM3", NULL);
-	bool ok = sm3 != NULL;
-	for (int k = 0; ok && k < 2; k++) {
-		/* the key is shorter than a block: K is it zero-padded */
-		uint8_t block[SM3_BLOCK] = {0};
-		memcpy(block, key, HT_BLOCK_KEY_BYTES);
-		for (size_t i = 0; i < SM3_BLOCK; i++)
-			block[i] ^= k ? 0x5c : 0x36;
-		ok = (h->pad[k] = EVP_MD_CTX_new()) &&
-		     EVP_DigestInit_ex2(h->pad[k], sm3, NULL) &&
-		     EVP_DigestUpdate(h->pad[k], block, sizeof block);
-		OPENSSL_cleanse(block, sizeof block);
-	}
-	ok = ok && (h->work = EVP_MD_CTX_new());
-	EVP_MD_free(sm3);
-	if (!ok) {
-		ht_block_hasher_free(h);
-		return HT_ERR_CRYPTO;
+	enum ht_err err = ht_hmac_sm3_new(key, HT_BLOCK_KEY_BYTES, &h->mac);
+	if (err) {
+		free(h);
+		return err;
 	}
 	*out = h;
 	return HT_OK;
@@ -100,18 +81,10 @@ enum ht_err ht_block_hasher_hash(struct ht_block_hasher *h,
 		return HT_ERR_INVALID;
 	if (len > HT_BLOCK_VALUE_BYTES_MAX)
 		return HT_ERR_LIMIT;
-	uint8_t k = (uint8_t)kind, inner[HT_BLOCK_HASH_BYTES];
-	unsigned n1 = 0, n2 = 0;
-	bool ok = EVP_MD_CTX_copy_ex(h->work, h->pad[0]) &&
-		  EVP_DigestUpdate(h->work, DOMAIN, sizeof DOMAIN - 1) &&
-		  EVP_DigestUpdate(h->work, &k, 1) &&
-		  EVP_DigestUpdate(h->work, value, len) &&
-		  EVP_DigestFinal_ex(h->work, inner, &n1) &&
-		  EVP_MD_CTX_copy_ex(h->work, h->pad[1]) &&
-		  EVP_DigestUpdate(h->work, inner, sizeof inner) &&
-		  EVP_DigestFinal_ex(h->work, out, &n2);
-	return ok && n1 == HT_BLOCK_HASH_BYTES && n2 == HT_BLOCK_HASH_BYTES
-		       ? HT_OK : HT_ERR_CRYPTO;
+	uint8_t k = (uint8_t)kind;
+	struct ht_iov parts[] = {{DOMAIN, sizeof DOMAIN - 1}, {&k, 1},
+				 {value, len}};
+	return ht_hmac_sm3(h->mac, parts, 3, out);
 }
 
 enum ht_err ht_block_hash(const uint8_t key[HT_BLOCK_KEY_BYTES],
