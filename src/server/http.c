@@ -105,6 +105,26 @@ static const struct route routes[] = {
 	 {"limit", NULL}},
 	{R_BLOCK_REMOVE, "POST", "/v1/risk/blocklist/remove", true,
 	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
+	{R_ALIAS_REGISTER, "POST", "/v1/aliases", true, ROLE_P | ROLE_O,
+	 "participant,operator", {NULL}},
+	{R_ALIAS_LOOKUP, "POST", "/v1/aliases/lookup", true, ROLE_ALL, "all",
+	 {NULL}},
+	{R_ALIAS_UPDATE, "POST", "/v1/aliases/update", true, ROLE_P | ROLE_O,
+	 "participant,operator", {NULL}},
+	{R_ALIAS_REMOVE, "POST", "/v1/aliases/remove", true, ROLE_P | ROLE_O,
+	 "participant,operator", {NULL}},
+	{R_TOKEN_ISSUE, "POST", "/v1/tokens", true, ROLE_P | ROLE_O,
+	 "participant,operator", {NULL}},
+	{R_TOKEN_GET, "GET", "/v1/tokens/{token}", false, ROLE_ALL, "all",
+	 {NULL}},
+	{R_TOKEN_DETOKENIZE, "POST", "/v1/tokens/{token}/detokenize", true,
+	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
+	{R_TOKEN_SUSPEND, "POST", "/v1/tokens/{token}/suspend", true,
+	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
+	{R_TOKEN_RESUME, "POST", "/v1/tokens/{token}/resume", true,
+	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
+	{R_TOKEN_DELETE, "POST", "/v1/tokens/{token}/delete", true,
+	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
@@ -791,6 +811,30 @@ static void block_submit(struct ctx *x, bool remove)
 
 static void answer_json(struct ctx *x, int status, struct evbuffer *b);
 
+/* An alias or token route: handled here, on the worker (switchapi.c). */
+static void do_switch(struct ctx *x)
+{
+	struct sw_request q = {x->m.route->id, x->c->id.id, x->c->id.role,
+			       x->m.param, x->m.param_len, x->body, x->body_len};
+	struct sw_answer a = {0};
+	switchapi_handle(x->s, &q, &a);
+	if (a.code) {
+		fail(x, a.status, a.code, "%s", a.message);
+	} else {
+		struct evbuffer *b = evbuffer_new();
+		if (!b || evbuffer_add(b, a.body.data, a.body.len))
+			fail(x, 500, "internal", "out of memory");
+		else
+			answer_json(x, a.status, b);
+		if (b)
+			evbuffer_free(b);
+	}
+	/* a detokenised number must not linger in freed memory */
+	if (a.body.data)
+		memset(a.body.data, 0, a.body.cap);
+	ht_buf_free(&a.body);
+}
+
 /* A rule file refused: 400 with every error's line and column. */
 static void rules_refused(struct ctx *x, const struct ht_rules_diag *d,
 			  enum ht_err err)
@@ -1031,6 +1075,17 @@ static void dispatch(struct ctx *x)
 	case R_BLOCK_ADD:
 	case R_BLOCK_REMOVE:
 		return block_submit(x, x->m.route->id == R_BLOCK_REMOVE);
+	case R_ALIAS_REGISTER:
+	case R_ALIAS_LOOKUP:
+	case R_ALIAS_UPDATE:
+	case R_ALIAS_REMOVE:
+	case R_TOKEN_ISSUE:
+	case R_TOKEN_GET:
+	case R_TOKEN_DETOKENIZE:
+	case R_TOKEN_SUSPEND:
+	case R_TOKEN_RESUME:
+	case R_TOKEN_DELETE:
+		return do_switch(x);
 	default:
 		break;
 	}

@@ -475,6 +475,8 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 	if (!err)
 		err = riskflow_open(s);
 	if (!err)
+		err = switchapi_open(s);
+	if (!err)
 		err = hubq_start(s);
 	if (!err) {
 		hub_started = true;
@@ -561,6 +563,7 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 	}
 	ht_hub_close(s->hub);
 	riskflow_close(s);
+	switchapi_close(s);
 	ht_accesslog_close(s->alog);
 	auth_close(s);
 	SSL_CTX_free(s->ssl_ctx);

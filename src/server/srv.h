@@ -70,6 +70,16 @@ enum route_id {
 	R_BLOCK_ADD,
 	R_BLOCK_LIST,
 	R_BLOCK_REMOVE,
+	R_ALIAS_REGISTER,
+	R_ALIAS_LOOKUP,
+	R_ALIAS_UPDATE,
+	R_ALIAS_REMOVE,
+	R_TOKEN_ISSUE,
+	R_TOKEN_GET,
+	R_TOKEN_DETOKENIZE,
+	R_TOKEN_SUSPEND,
+	R_TOKEN_RESUME,
+	R_TOKEN_DELETE,
 	R__COUNT,
 	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
 };
@@ -296,6 +306,7 @@ struct server {
 	unsigned n_workers;
 	struct metrics m;
 	struct riskflow *risk;        /* NULL without --risk (riskflow.c) */
+	struct switchsvc *sw;         /* aliases and tokens (switchapi.c) */
 
 	/* hub thread (hubq.c) */
 	pthread_t hub_thread;
@@ -368,6 +379,32 @@ void riskflow_read(struct server *s, struct job *j);
 void riskflow_block_add(struct server *s, struct job *j);
 void riskflow_block_list(struct server *s, struct job *j);
 void riskflow_block_remove(struct server *s, struct job *j);
+/* ---- aliases and tokens (switchapi.c) ------------------------------------ */
+
+/* One request to an alias or token route, as the worker read it. */
+struct sw_request {
+	enum route_id route;
+	const char *who;              /* the caller's participant id */
+	enum ht_pki_role role;
+	const char *param;            /* {token}; param_len bytes */
+	size_t param_len;
+	const char *body;
+	size_t body_len;
+};
+/* Its answer: status; on error code and message; else the JSON body. */
+struct sw_answer {
+	int status;
+	const char *code;
+	char message[256];
+	struct ht_buf body;
+};
+/* Open DATA/alias.db and DATA/vault.db (creating them) at start; close. */
+enum ht_err switchapi_open(struct server *s);
+void switchapi_close(struct server *s);
+/* Handle q on the calling worker thread (locks inside). */
+void switchapi_handle(struct server *s, const struct sw_request *q,
+		      struct sw_answer *a);
+
 /* Hub thread, between groups: after SIGHUP (s->block_reload) re-read the
  * block list from DATA/risk.db, so entries `huitong risk blocklist add`
  * wrote beside a running hub take effect; a list that cannot be read

@@ -78,6 +78,16 @@ run "$HUITONG" participant add --data "$D" --id bank1 --role participant --out "
 run "$HUITONG" participant add --data "$D" --id reg1 --role regulator --out "$D/reg1"
 run "$HUITONG" participant add --data "$D" --id gone1 --role participant --out "$D/gone1"
 run "$HUITONG" participant revoke --data "$D" --id gone1
+# The switch's examples need a token range and a token of op1's (tokens
+# are random: the check takes its value from HT_PARAM_EXAMPLES) and an
+# alias of op1's for the removal example.
+run "$HUITONG" token range-add --data "$D" --participant op1 --prefix 990001
+run "$HUITONG" token issue --data "$D" --participant op1 --number 6222021234567890123 \
+	--channels qr --merchant bankB:m77 --max-uses 10
+token=$(sed -n 's/.*"token":"\([0-9]*\)".*/\1/p' "$tmp/cmd.out")
+export HT_PARAM_EXAMPLES="{\"token\":\"$token\"}"
+run "$HUITONG" alias register --data "$D" --kind mobile --value +8613900000001 \
+	--participant op1 --account 9900011234567897
 mkdir -p "$tmp/static"
 printf '<!doctype html><title>huitong</title>\n' >"$tmp/static/index.html"
 # Risk control on (rules only, so no model is needed), so its routes have
