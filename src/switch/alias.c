@@ -137,7 +137,7 @@ enum ht_err ht_alias_normalise(enum ht_alias_kind kind, const char *v,
 		for (size_t i = 0; i < len; i++) {
 			char c = v[i];
 			if (!is_digit(c) && !(c >= 'a' && c <= 'z') &&
-			    !(c >= 'A' && c <= 'Z') && !strchr(":._-", c))
+			    !(c >= 'A' && c <= 'Z') && (!c || !strchr(":._-", c)))
 				return HT_ERR_INVALID;
 		}
 		memcpy(out, v, len);
