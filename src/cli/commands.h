@@ -33,5 +33,6 @@ int ht_cmd_risk_eval(int argc, char **argv);  /* cmd_risk_eval.c */
 int ht_cmd_risk_blocklist(int argc, char **argv); /* cmd_risk_blocklist.c */
 int ht_cmd_token(int argc, char **argv);      /* cmd_token.c */
 int ht_cmd_alias(int argc, char **argv);      /* cmd_alias.c */
+int ht_cmd_switch(int argc, char **argv);     /* cmd_switch.c */
 
 #endif

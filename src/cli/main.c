@@ -26,6 +26,7 @@
 #pragma weak ht_cmd_risk
 #pragma weak ht_cmd_token
 #pragma weak ht_cmd_alias
+#pragma weak ht_cmd_switch
 
 struct command {
 	const char *name;
@@ -48,6 +49,7 @@ static const struct command commands[] = {
 	{"risk", ht_cmd_risk, "risk rules and model: check, test, train, score, eval"},
 	{"token", ht_cmd_token, "payment token vault: ranges, issue, detokenize, lifecycle"},
 	{"alias", ht_cmd_alias, "alias directory: register, update, remove, lookup"},
+	{"switch", ht_cmd_switch, "participants' liquidity: setup, cap, fund, suspend"},
 	{"bench", ht_cmd_bench, "benchmarks (bench ledger, bench api)"},
 };
 

@@ -1,0 +1,121 @@
+/*
+ * liquidity.h — participants' positions and net debit caps (issue 5,
+ * item 1; docs/switch.md "Liquidity").
+ *
+ * Owner: switch. Per participant and currency the hub keeps two ledger
+ * accounts, owned by the participant (so it reads them through the API
+ * like any of its accounts), with ids derived from (kind, currency,
+ * participant) by ht_liq_account_id:
+ *   - the POSITION account: payments between participants move money
+ *     between position accounts (prepared as pending transfers, posted or
+ *     voided); funding credits it, defunding debits it;
+ *   - the SETTLEMENT account: the participant's side of the settlement
+ *     bank; funding moves money from it to the position, defunding back,
+ *     settling a window books net positions against it.
+ * The net debit position is debits (posted and pending) minus posted
+ * credits of the position account; a prepare is allowed while the position
+ * after it stays within the participant's net debit cap. Cap and
+ * suspension live in DATA/switch.db (SQLite, synchronous=FULL), take effect
+ * at the next check (no cache to expire), and are durable when the call
+ * returns. Money only moves through the ledger, so every movement is a
+ * journal leaf with its receipt.
+ *
+ * One writer: the hub's (the caller commits the hub; these functions only
+ * append ledger events, like ht_hub_create_*).
+ */
+#ifndef HUITONG_LIQUIDITY_H
+#define HUITONG_LIQUIDITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "huitong/hub.h"
+
+#define HT_LIQ_PARTICIPANT_MAX 56
+#define HT_LIQ_CODE_POSITION 9001   /* account codes */
+#define HT_LIQ_CODE_SETTLEMENT 9002
+#define HT_LIQ_CODE_FUND 9101       /* transfer codes */
+#define HT_LIQ_CODE_DEFUND 9102
+
+enum ht_liq_account {
+	HT_LIQ_POSITION = 1,
+	HT_LIQ_SETTLEMENT = 2,
+};
+
+/* The id of participant's kind account in currency (ISO 4217 numeric,
+ * 1..999): "HTSW" in the top 32 bits, then kind and currency, then 64
+ * bits of SM3(participant). Never 0 or 2^128-1. */
+ht_u128 ht_liq_account_id(const char *participant, uint32_t currency,
+			  enum ht_liq_account kind);
+
+struct ht_liq;
+
+/* Open DATA/switch.db (creating it) over hub (borrowed, the writer).
+ * HT_ERR_IO, HT_ERR_NOMEM; err says why. */
+enum ht_err ht_liq_open(const char *data_dir, struct ht_hub *hub,
+			struct ht_liq **out, char *err, size_t err_size);
+void ht_liq_close(struct ht_liq *l);
+
+/*
+ * Make participant a member in currency: its position and settlement
+ * accounts (created when missing, owned by it) and its row (cap 0, not
+ * suspended) when missing. Idempotent. HT_ERR_INVALID for a participant id
+ * that is not one (ht_owner_valid) or a currency outside 1..999;
+ * HT_ERR_EXISTS when an account with one of the ids exists with another
+ * owner (a collision); ledger errors.
+ */
+enum ht_err ht_liq_setup(struct ht_liq *l, const char *participant,
+			 uint32_t currency);
+
+/* Set the net debit cap (minor units, at most INT64_MAX): HT_ERR_NOT_FOUND
+ * when participant is not set up in currency. A cap below the current
+ * position refuses every prepare until the position is back under it. */
+enum ht_err ht_liq_set_cap(struct ht_liq *l, const char *participant,
+			   uint32_t currency, uint64_t cap);
+
+/* Suspend (true) or resume (false) participant in every currency:
+ * HT_ERR_NOT_FOUND when it is set up in none. */
+enum ht_err ht_liq_set_suspended(struct ht_liq *l, const char *participant,
+				 bool suspended);
+
+/*
+ * Fund (settlement → position) or defund (position → settlement) with
+ * transfer id (the caller's, for idempotent retries: the ledger answers
+ * `exists` to an exact retry). A defund may only take back what puts the
+ * position no further than 0 (a participant withdraws its own funds, never
+ * its cap): *result HT_R_EXCEEDS_CREDITS otherwise. *result is the
+ * ledger's result code. HT_ERR_NOT_FOUND when not set up.
+ */
+enum ht_err ht_liq_fund(struct ht_liq *l, const char *participant,
+			uint32_t currency, ht_u128 id, uint64_t amount,
+			bool defund, uint16_t *result);
+
+struct ht_liq_position {
+	int64_t net_debit;      /* debits posted + pending - credits posted;
+				   negative: the participant is owed */
+	uint64_t reserved;      /* of which pending (prepared payments) */
+	uint64_t cap;
+	int64_t headroom;       /* cap - net_debit */
+	bool suspended;
+};
+
+/* participant's position in currency: HT_OK, HT_ERR_NOT_FOUND,
+ * HT_ERR_LIMIT (a position beyond int64: cannot happen with amounts the
+ * ledger accepts, checked anyway). */
+enum ht_err ht_liq_position(struct ht_liq *l, const char *participant,
+			    uint32_t currency, struct ht_liq_position *out);
+
+enum ht_liq_verdict {
+	HT_LIQ_OK = 0,
+	HT_LIQ_NOT_MEMBER,      /* "participant_not_set_up" */
+	HT_LIQ_SUSPENDED,       /* "participant_suspended" */
+	HT_LIQ_CAP_EXCEEDED,    /* "net_debit_cap_exceeded" */
+};
+const char *ht_liq_verdict_name(enum ht_liq_verdict v);
+
+/* May payer prepare a payment of amount in currency now? */
+enum ht_liq_verdict ht_liq_check(struct ht_liq *l, const char *payer,
+				 uint32_t currency, uint64_t amount);
+
+#endif
