@@ -148,7 +148,7 @@ static void group_sums(struct ht_iso_msg *m, const struct iso_group_extra *g,
 	if (g->ctrl_sum_read && g->ctrl_sum_e17 != sum)
 		iso_reason_set(&h->reason, h->detail, HT_ISO_AM10,
 			       "CtrlSum disagrees with the sum of the IntrBkSttlmAmt");
-	if (g->total_read && (!one_currency || g->total_e17 != sum))
+	if (g->total_read && (!one_currency || g->total.e17 != sum))
 		iso_reason_set(&h->reason, h->detail, HT_ISO_AM10,
 			       "TtlIntrBkSttlmAmt disagrees with the sum of the IntrBkSttlmAmt");
 }
@@ -158,12 +158,10 @@ static void group_total(struct ht_iso_msg *m, const struct iso_group_extra *g)
 	struct ht_iso_group *h = &m->group;
 	if (!g->total_read)
 		return;
-	struct iso_dec d = {.e17 = g->total_e17, .frac_digits = 0};
-	/* frac_digits was checked per transaction; the total's own written
-	 * digits do not matter once it equals their sum. */
 	const char *why;
-	enum ht_iso_reason r = to_minor(&d, h->total_currency, &h->total_minor, &why);
-	if (r == HT_ISO_AM03 || r == HT_ISO_AM02)
+	enum ht_iso_reason r = to_minor(&g->total, h->total_currency,
+					&h->total_minor, &why);
+	if (r != HT_ISO_REASON_NONE)
 		iso_reason_set(&h->reason, h->detail, r, "TtlIntrBkSttlmAmt %s", why);
 }
 

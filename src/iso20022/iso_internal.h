@@ -80,7 +80,7 @@ struct iso_group_extra {
 	bool ctrl_sum_read; /* CtrlSum given and a decimal */
 	ht_u128 ctrl_sum_e17;
 	bool total_read;    /* TtlIntrBkSttlmAmt given and a decimal */
-	ht_u128 total_e17;
+	struct iso_dec total;
 };
 
 /* The checks of a transaction once its CdtTrfTxInf has ended: mandatory

@@ -123,7 +123,7 @@ struct rd {
 	bool doc_seen;
 	unsigned apphdr_depth;  /* of the AppHdr while inside it, else 0 */
 	char apphdr_msgdef[HT_ISO_MAX35_BYTES];
-	const xmlChar *doc_ns;
+	char doc_ns[sizeof NS_PACS008 + 2]; /* the Document's, once a pacs.008 */
 
 	char path[PATH_BYTES];
 	size_t path_len[HT_ISO_XML_DEPTH_MAX + 1]; /* by depth */
@@ -282,7 +282,7 @@ static bool store_number(struct rd *r, const struct field *f, const char *s,
 		r->m->group.has_ctrl_sum = true;
 	} else if (f->id == G_TTLAMT) {
 		r->gx.total_read = true;
-		r->gx.total_e17 = d.e17;
+		r->gx.total = d;
 		r->m->group.has_total = true;
 		memcpy(r->m->group.total_currency, r->ccy, sizeof r->ccy);
 	} else {
@@ -471,7 +471,6 @@ static void doc_begin(struct rd *r, const xmlChar *uri)
 	}
 	r->doc_seen = true;
 	r->doc_depth = r->depth;
-	r->doc_ns = uri;
 	r->path[0] = '\0';
 	r->path_len[0] = 0;
 	size_t n = strlen(ns);
@@ -482,6 +481,11 @@ static void doc_begin(struct rd *r, const xmlChar *uri)
 		return;
 	}
 	const char *v = ns + strlen(NS_PACS008);
+	if (strlen(v) > 2) {
+		fatal(r, "%s", "pacs.008 version not supported (.02 to .08 are)");
+		return;
+	}
+	memcpy(r->doc_ns, ns, n + 1);
 	if (strlen(v) == 2 && v[0] == '0' && v[1] >= '0' + HT_ISO_PACS008_VERSION_MIN &&
 	    v[1] <= '0' + HT_ISO_PACS008_VERSION_MAX)
 		g->version = (unsigned)(v[1] - '0');
@@ -536,7 +540,7 @@ static void inside_begin(struct rd *r, const xmlChar *name, const xmlChar *uri,
 			 int nb_attributes, const xmlChar **attrs)
 {
 	struct ht_iso_group *g = &r->m->group;
-	if (!uri || !r->doc_ns || strcmp((const char *)uri, (const char *)r->doc_ns))
+	if (!uri || strcmp((const char *)uri, r->doc_ns))
 		iso_reason_set(&g->reason, g->detail, HT_ISO_FF01,
 			       "an element in another namespace than the Document's");
 	path_push(r, (const char *)name);

@@ -670,8 +670,10 @@ static void test_group_checks(void **state)
 		{"<TtlIntrBkSttlmAmt Ccy=\"EUR\">100.00</TtlIntrBkSttlmAmt>", NULL},
 		{"<TtlIntrBkSttlmAmt Ccy=\"EUR\">100.01</TtlIntrBkSttlmAmt>", "AM10"},
 		{"<TtlIntrBkSttlmAmt Ccy=\"USD\">100.00</TtlIntrBkSttlmAmt>", "AM10"},
+		{"<TtlIntrBkSttlmAmt Ccy=\"EUR\">100.001</TtlIntrBkSttlmAmt>", "AM12"},
+		{"<TtlIntrBkSttlmAmt Ccy=\"XYZ\">100.00</TtlIntrBkSttlmAmt>", "AM03"},
 	};
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
 		char *xml = build(8, NULL, NULL, t, 2);
 		char *p = strstr(xml, "<SttlmInf>"), *with;
 		assert_true(asprintf(&with, "%.*s%s%s", (int)(p - xml), xml,
