@@ -661,6 +661,13 @@ static void not_well_formed(struct rd *r)
 	iso_reason_set(&g->reason, g->detail, HT_ISO_FF01, "%s", msg);
 }
 
+/* libxml2 prints some errors (encoding conversion, I/O) through its
+ * generic handler rather than the context's: silenced while reading. */
+static void quiet(void *ctx, const char *fmt, ...)
+{
+	(void)ctx, (void)fmt;
+}
+
 static void parse(struct rd *r, const char *xml, size_t len)
 {
 	xmlSAXHandler sax;
@@ -723,8 +730,13 @@ enum ht_err ht_iso_pacs008_read(const void *xml, size_t len,
 	if (len > HT_ISO_XML_BYTES_MAX)
 		iso_reason_set(&m->group.reason, m->group.detail, HT_ISO_FF01,
 			       "message larger than %u bytes", HT_ISO_XML_BYTES_MAX);
-	else
+	else {
+		xmlGenericErrorFunc was = xmlGenericError;
+		void *was_ctx = xmlGenericErrorContext;
+		xmlSetGenericErrorFunc(NULL, quiet);
 		parse(r, xml, len);
+		xmlSetGenericErrorFunc(was_ctx, was);
+	}
 	enum ht_err e = HT_ERR_NOMEM;
 	if (!r->nomem) {
 		finish(r);

@@ -115,6 +115,18 @@ static char *build(unsigned version, const char *nb, const char *ctrl,
 	return buf;
 }
 
+/* xml with text put before the first marker, and cut bytes after the
+ * marker's start removed; a new string. */
+static char *splice(const char *xml, const char *marker, size_t cut,
+		    const char *text)
+{
+	const char *p = strstr(xml, marker);
+	assert_non_null(p);
+	char *out;
+	assert_true(asprintf(&out, "%.*s%s%s", (int)(p - xml), xml, text, p + cut) > 0);
+	return out;
+}
+
 static struct ht_iso_msg *read_msg(const char *xml, const struct ht_iso_options *o)
 {
 	struct ht_iso_msg *m = NULL;
@@ -313,24 +325,27 @@ static void test_envelope_with_apphdr(void **state)
 	(void)state;
 	struct tx t = {0};
 	char *doc = build(8, NULL, NULL, &t, 1);
-	char *body = strstr(doc, "<Document");
-	char *xml;
-	assert_true(asprintf(&xml, "<Envelope><AppHdr xmlns=\"urn:iso:std:iso:20022:"
-			     "tech:xsd:head.001.001.02\"><MsgDefIdr>%s</MsgDefIdr>"
-			     "</AppHdr>%s</Envelope>", "pacs.008.001.08", body) > 0);
+	const char *hdr = "<Envelope><AppHdr xmlns=\"urn:iso:std:iso:20022:tech:xsd:"
+			  "head.001.001.02\"><MsgDefIdr>pacs.008.001.0%c</MsgDefIdr></AppHdr>";
+	char h8[256], h7[256];
+	snprintf(h8, sizeof h8, hdr, '8');
+	snprintf(h7, sizeof h7, hdr, '7');
+	char *body = splice(doc, "<Document", 0, h8);
+	char *xml = splice(strstr(body, "<Envelope>"), "</Document>\n", 12, "</Document></Envelope>");
 	struct ht_iso_msg *m = read_msg(xml, NULL);
 	assert_int_equal(ht_iso_group_status(m), HT_ISO_ACSC);
 	ht_iso_msg_free(m);
 	free(xml);
+	free(body);
 	/* An AppHdr naming another message is a format error. */
-	assert_true(asprintf(&xml, "<Envelope><AppHdr xmlns=\"urn:iso:std:iso:20022:"
-			     "tech:xsd:head.001.001.02\"><MsgDefIdr>%s</MsgDefIdr>"
-			     "</AppHdr>%s</Envelope>", "pacs.008.001.07", body) > 0);
+	body = splice(doc, "<Document", 0, h7);
+	xml = splice(strstr(body, "<Envelope>"), "</Document>\n", 12, "</Document></Envelope>");
 	m = read_msg(xml, NULL);
 	assert_int_equal(m->group.reason, HT_ISO_FF01);
 	assert_non_null(strstr(m->group.detail, "MsgDefIdr"));
 	ht_iso_msg_free(m);
 	free(xml);
+	free(body);
 	free(doc);
 }
 
@@ -450,11 +465,8 @@ static void test_doctype_refused(void **state)
 	/* XInclude is never processed: the element is just unknown. */
 	struct tx t = {0};
 	char *ok = build(8, NULL, NULL, &t, 1);
-	char *x = strstr(ok, "<GrpHdr>");
-	char *xml;
-	assert_true(asprintf(&xml, "%.*s<xi:include xmlns:xi=\"http://www.w3.org/2001/"
-			     "XInclude\" href=\"file:///etc/passwd\" parse=\"text\"/>%s",
-			     (int)(x - ok), ok, x) > 0);
+	char *xml = splice(ok, "<GrpHdr>", 0, "<xi:include xmlns:xi=\"http://www.w3.org/"
+				  "2001/XInclude\" href=\"file:///etc/passwd\" parse=\"text\"/>");
 	struct ht_iso_msg *m = read_msg(xml, NULL);
 	assert_int_equal(m->group.reason, HT_ISO_FF01); /* foreign namespace */
 	assert_null(strstr(m->group.msg_id, "root"));
@@ -600,14 +612,20 @@ static void test_agents_accounts_fields(void **state)
 
 	/* BICFI in .02 (which has BIC) and BIC in .08 (which has BICFI) */
 	struct tx t = {0};
-	char *xml = build(2, NULL, NULL, &t, 1);
-	char *p = strstr(xml, "<BIC>");
-	memmove(p + 7, p + 5, strlen(p + 5) + 1);
-	memcpy(p, "<BICFI>", 7);
-	p = strstr(p, "</BIC>");
-	memmove(p + 8, p + 6, strlen(p + 6) + 1);
-	memcpy(p, "</BICFI>", 8);
+	char *v2 = build(2, NULL, NULL, &t, 1);
+	static const char bic[] = "<BIC>TESTBICB</BIC>";
+	char *xml = splice(v2, bic, strlen(bic), "<BICFI>TESTBICB</BICFI>");
+	free(v2);
 	struct ht_iso_msg *m = read_msg(xml, NULL);
+	assert_int_equal(m->tx[0].reason, HT_ISO_FF01);
+	assert_non_null(strstr(m->tx[0].detail, "version"));
+	ht_iso_msg_free(m);
+	free(xml);
+	char *v8 = build(8, NULL, NULL, &t, 1);
+	static const char bicfi[] = "<BICFI>TESTBICB</BICFI>";
+	xml = splice(v8, bicfi, strlen(bicfi), bic);
+	free(v8);
+	m = read_msg(xml, NULL);
 	assert_int_equal(m->tx[0].reason, HT_ISO_FF01);
 	assert_non_null(strstr(m->tx[0].detail, "version"));
 	ht_iso_msg_free(m);
@@ -615,10 +633,7 @@ static void test_agents_accounts_fields(void **state)
 
 	/* an element given twice */
 	xml = build(8, NULL, NULL, &t, 1);
-	p = strstr(xml, "<ChrgBr>");
-	char *twice;
-	assert_true(asprintf(&twice, "%.*s<ChrgBr>SHAR</ChrgBr>%s", (int)(p - xml),
-			     xml, p) > 0);
+	char *twice = splice(xml, "<ChrgBr>", 0, "<ChrgBr>SHAR</ChrgBr>");
 	m = read_msg(twice, NULL);
 	assert_int_equal(m->tx[0].reason, HT_ISO_FF01);
 	assert_non_null(strstr(m->tx[0].detail, "twice"));
@@ -675,9 +690,7 @@ static void test_group_checks(void **state)
 	};
 	for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
 		char *xml = build(8, NULL, NULL, t, 2);
-		char *p = strstr(xml, "<SttlmInf>"), *with;
-		assert_true(asprintf(&with, "%.*s%s%s", (int)(p - xml), xml,
-				     totals[i][0], p) > 0);
+		char *with = splice(xml, "<SttlmInf>", 0, totals[i][0]);
 		struct ht_iso_msg *m = read_msg(with, NULL);
 		if (totals[i][1])
 			assert_string_equal(ht_iso_reason_name(m->group.reason), totals[i][1]);
@@ -738,10 +751,7 @@ static void test_booking_outcomes(void **state)
 	struct tx t[2] = {{0}, {.e2e = "E2E-2", .txid = "TX-<&>\"'"}};
 	char *xml = build(8, NULL, NULL, t, 2);
 	/* build() writes the id raw: escape it as XML for the message */
-	char *p = strstr(xml, "TX-<&>");
-	char *esc;
-	assert_true(asprintf(&esc, "%.*sTX-&lt;&amp;&gt;&quot;&apos;%s", (int)(p - xml),
-			     xml, p + 8) > 0);
+	char *esc = splice(xml, "TX-<&>", 8, "TX-&lt;&amp;&gt;&quot;&apos;");
 	struct ht_iso_msg *m = read_msg(esc, NULL);
 	assert_int_equal(ht_iso_group_status(m), HT_ISO_ACSC);
 	assert_string_equal(m->tx[1].tx_id, "TX-<&>\"'");
