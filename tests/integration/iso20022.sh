@@ -139,15 +139,14 @@ report(ids[0] != ids[1] and all(len(i) <= 35 for i in ids), "generated MsgIds di
 lol = (b"<?xml version='1.0'?><!DOCTYPE d [<!ENTITY a 'aaaaaaaaaa'>"
        b"<!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'><!ENTITY c '&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'>]>"
        b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08'><x>&c;</x></Document>")
-r = run("check", write("lol.xml", lol))
-expect("DOCTYPE with entities: FF01", r, 1, "RJCT", "FF01")
-report(b"aaaaaaaaaa" not in r.stdout, "no entity expanded into the answer")
 xxe = (b"<?xml version='1.0'?><!DOCTYPE d [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
        b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08'><FIToFICstmrCdtTrf>"
        b"<GrpHdr><MsgId>&x;</MsgId></GrpHdr></FIToFICstmrCdtTrf></Document>")
-r = run("check", write("xxe.xml", xxe))
-expect("external entity: FF01", r, 1, "RJCT", "FF01")
-report(b"root:" not in r.stdout, "nothing of /etc/passwd in the answer")
+for name, data, leak in (("DOCTYPE with entities", lol, b"aaaaaaaaaa"),
+                         ("external entity on /etc/passwd", xxe, b"root:")):
+    r = run("check", write("dtd.xml", data))
+    expect(f"{name}: FF01", r, 1, "RJCT", "FF01")
+    report(leak not in r.stdout, f"{name}: nothing expanded into the answer")
 expect("over 4 MiB: FF01", run("check", write("big.xml", b"<Document>" + b" " * (4 << 20))),
        1, "RJCT", "FF01")
 expect("not XML: FF01", run("check", write("junk.xml", b"\x00\x01garbage")), 1, "RJCT", "FF01")
