@@ -44,8 +44,23 @@
 /* Maximum timeout of a pending transfer: ~ 136 years fits u32 seconds. */
 #define HT_TIMEOUT_S_MAX 0xffffffffu
 
+/* ISO 20022 (iso20022.h). One pacs.008 message: 4 MiB holds a few
+ * thousand full transactions, more than banks put in one interbank
+ * message; larger is refused (FF01) before libxml2 sees a byte. */
+#define HT_ISO_XML_BYTES_MAX (4u * 1024 * 1024)
+/* Element nesting, envelope included. The deepest pacs.008 path
+ * (structured remittance) is about 14 levels. */
+#define HT_ISO_XML_DEPTH_MAX 32
+/* CdtTrfTxInf in one message: NbOfTxs is Max15NumericText, but a larger
+ * batch belongs in several messages; the answer holds one TxInfAndSts per
+ * transaction. */
+#define HT_ISO_TXS_MAX 10000
+
 _Static_assert(HT_LOOKUP_IDS_MAX <= HT_BATCH_EVENTS_MAX * 2,
 	       "lookup batches are bounded like create batches");
 _Static_assert(HT_USER_DATA_BYTES_MAX < 256, "user_data length is one byte");
+
+_Static_assert(HT_ISO_XML_DEPTH_MAX < 256,
+	       "below libxml2's own depth limit, so ours is the one that answers");
 
 #endif

@@ -27,6 +27,7 @@
 #pragma weak ht_cmd_token
 #pragma weak ht_cmd_alias
 #pragma weak ht_cmd_switch
+#pragma weak ht_cmd_iso20022
 
 struct command {
 	const char *name;
@@ -50,6 +51,7 @@ static const struct command commands[] = {
 	{"token", ht_cmd_token, "payment token vault: ranges, issue, detokenize, lifecycle"},
 	{"alias", ht_cmd_alias, "alias directory: register, update, remove, lookup"},
 	{"switch", ht_cmd_switch, "participants' liquidity: setup, cap, fund, suspend"},
+	{"iso20022", ht_cmd_iso20022, "ISO 20022: check a pacs.008, answer its pacs.002"},
 	{"bench", ht_cmd_bench, "benchmarks (bench ledger, bench api)"},
 };
 
