@@ -24,6 +24,7 @@
 #pragma weak ht_cmd_client
 #pragma weak ht_cmd_sim
 #pragma weak ht_cmd_risk
+#pragma weak ht_cmd_qr
 
 struct command {
 	const char *name;
@@ -44,6 +45,7 @@ static const struct command commands[] = {
 	{"client", ht_cmd_client, "talk to a running hub (apply JSONL, receipts, ...)"},
 	{"sim", ht_cmd_sim, "simulate payments with labelled fraud (interchange JSONL)"},
 	{"risk", ht_cmd_risk, "risk rules and model: check, test, train, score, eval"},
+	{"qr", ht_cmd_qr, "EMVCo payment QR codes: parse, make (PNG, SVG)"},
 	{"bench", ht_cmd_bench, "benchmarks (bench ledger, bench api)"},
 };
 
