@@ -199,6 +199,7 @@ bool ht_qr_cpm_value_ok(uint32_t tag, const uint8_t *v, size_t n)
 static enum ht_qr_error check_values(struct ht_qr_cpm *c)
 {
 	bool app = false, token = false;
+	unsigned missing = 0; /* set only when every value passed */
 	for (size_t i = 0; i < c->count; i++) {
 		const struct ht_qr_tlv *t = &c->tlv[i];
 		if (!t->constructed &&
@@ -212,12 +213,13 @@ static enum ht_qr_error check_values(struct ht_qr_cpm *c)
 		for (size_t j = i + 1; j < t->end; j = c->tlv[j].end)
 			aid |= c->tlv[j].tag == 0x4f;
 		if (!aid)
-			c->missing |= HT_QR_CPM_MISSING_AID;
+			missing |= HT_QR_CPM_MISSING_AID;
 	}
 	if (!app)
-		c->missing |= HT_QR_CPM_MISSING_APP;
+		missing |= HT_QR_CPM_MISSING_APP;
 	if (!token)
-		c->missing |= HT_QR_CPM_MISSING_TOKEN;
+		missing |= HT_QR_CPM_MISSING_TOKEN;
+	c->missing = missing;
 	return HT_QR_OK;
 }
 
