@@ -223,30 +223,22 @@ static int emit(const struct make_cli *c, const char *text, size_t len)
 	return ok ? 0 : 2;
 }
 
-static int cmd_make(int argc, char **argv)
+/* A maker: the SPEC into a code in out (NUL-terminated), or err. */
+typedef enum ht_err (*maker_fn)(const char *cmd, const json_t *spec,
+				char *out, size_t out_size, size_t *len,
+				char *err, size_t err_size);
+
+static enum ht_err make_mpm(const char *cmd, const json_t *spec, char *out,
+			    size_t out_size, size_t *len, char *err,
+			    size_t err_size)
 {
-	if (ht_cli_wants_help(argc, argv)) {
-		fputs(make_usage, stdout);
-		return 0;
-	}
-	struct make_cli c = {.cmd = "qr make"};
-	if (!make_args(argc, argv, &c, make_usage))
-		return 2;
-	json_t *spec = spec_json(c.cmd, c.spec);
-	if (!spec)
-		return 2;
-	char out[HT_QR_MPM_BYTES_MAX + 1], err[256];
-	size_t len;
-	enum ht_err e = ht_qr_mpm_make(spec, out, sizeof out, &len, err,
-				       sizeof err);
-	json_decref(spec);
-	if (e)
-		return ht_cli_fail(c.cmd, "%s", err);
-	return emit(&c, out, len);
+	(void)cmd;
+	return ht_qr_mpm_make(spec, out, out_size, len, err, err_size);
 }
 
 /* The CPM SPEC's strings into s (pointers into spec, which must live). */
-static bool cpm_spec(const char *cmd, json_t *spec, struct ht_qr_cpm_spec *s)
+static bool cpm_spec(const char *cmd, const json_t *spec,
+		     struct ht_qr_cpm_spec *s)
 {
 	static const char *const keys[] = {"aid", "label", "pan", "track2",
 					   "name", "language"};
@@ -258,7 +250,7 @@ static bool cpm_spec(const char *cmd, json_t *spec, struct ht_qr_cpm_spec *s)
 	}
 	const char *k;
 	json_t *v;
-	json_object_foreach(spec, k, v) {
+	json_object_foreach((json_t *)spec, k, v) {
 		size_t i = 0;
 		while (i < 6 && strcmp(keys[i], k))
 			i++;
@@ -272,28 +264,48 @@ static bool cpm_spec(const char *cmd, json_t *spec, struct ht_qr_cpm_spec *s)
 	return true;
 }
 
-static int cmd_make_cpm(int argc, char **argv)
+/* HT_ERR_INVALID with err empty when cpm_spec has said why already. */
+static enum ht_err make_cpm(const char *cmd, const json_t *spec, char *out,
+			    size_t out_size, size_t *len, char *err,
+			    size_t err_size)
+{
+	struct ht_qr_cpm_spec s = {0};
+	if (!cpm_spec(cmd, spec, &s))
+		return HT_ERR_INVALID;
+	return ht_qr_cpm_make(&s, out, out_size, len, err, err_size);
+}
+
+/* make and make-cpm: options, SPEC, code, images. */
+static int run_make(int argc, char **argv, const char *cmd,
+		    const char *usage, maker_fn make)
 {
 	if (ht_cli_wants_help(argc, argv)) {
-		fputs(make_cpm_usage, stdout);
+		fputs(usage, stdout);
 		return 0;
 	}
-	struct make_cli c = {.cmd = "qr make-cpm"};
-	if (!make_args(argc, argv, &c, make_cpm_usage))
+	struct make_cli c = {.cmd = cmd};
+	if (!make_args(argc, argv, &c, usage))
 		return 2;
 	json_t *spec = spec_json(c.cmd, c.spec);
-	struct ht_qr_cpm_spec s = {0};
-	if (!spec || !cpm_spec(c.cmd, spec, &s)) {
-		json_decref(spec);
+	if (!spec)
 		return 2;
-	}
-	char out[HT_QR_CPM_TEXT_MAX + 1], err[256];
+	char out[HT_QR_MPM_BYTES_MAX + HT_QR_CPM_TEXT_MAX + 1], err[256] = "";
 	size_t len;
-	enum ht_err e = ht_qr_cpm_make(&s, out, sizeof out, &len, err, sizeof err);
+	enum ht_err e = make(cmd, spec, out, sizeof out, &len, err, sizeof err);
 	json_decref(spec);
 	if (e)
-		return ht_cli_fail(c.cmd, "%s", err);
+		return err[0] ? ht_cli_fail(c.cmd, "%s", err) : 2;
 	return emit(&c, out, len);
+}
+
+static int cmd_make(int argc, char **argv)
+{
+	return run_make(argc, argv, "qr make", make_usage, make_mpm);
+}
+
+static int cmd_make_cpm(int argc, char **argv)
+{
+	return run_make(argc, argv, "qr make-cpm", make_cpm_usage, make_cpm);
 }
 
 /* One line of standard input, its line end dropped; NULL after a message. */

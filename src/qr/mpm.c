@@ -306,17 +306,6 @@ static enum ht_qr_error parse_object(struct ht_qr_mpm *m, size_t at,
 	return HT_QR_OK;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* The CRC object's 4 hex digits against the CRC of everything before
  * them. Either case is accepted; EMVCo writes upper case. */
 static enum ht_qr_error check_crc(struct ht_qr_mpm *m)
@@ -324,15 +313,11 @@ static enum ht_qr_error check_crc(struct ht_qr_mpm *m)
 	const struct ht_qr_field *f = ht_qr_mpm_get(m, 63);
 	if (!f)
 		return fail(m, HT_QR_MISSING_CRC, m->payload_size, -1, -1);
-	const char *v = m->payload + f->offset;
-	unsigned want = 0;
-	for (size_t i = 0; i < 4; i++) {
-		int d = i < f->size ? hex_digit(v[i]) : -1;
-		if (d < 0 || f->size != 4)
-			return fail(m, HT_QR_CRC_MISMATCH, f->offset, 63, -1);
-		want = want << 4 | (unsigned)d;
-	}
-	if (ht_qr_crc16(m->payload, f->offset) != want)
+	uint8_t want[2];
+	size_t n;
+	if (ht_hex_decode(m->payload + f->offset, f->size, want, sizeof want,
+			  &n) || n != 2 ||
+	    ht_qr_crc16(m->payload, f->offset) != (want[0] << 8 | want[1]))
 		return fail(m, HT_QR_CRC_MISMATCH, f->offset, 63, -1);
 	return HT_QR_OK;
 }
