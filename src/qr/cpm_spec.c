@@ -62,6 +62,17 @@ static bool tag_is_text(uint32_t tag)
 
 /* ---- decoding -> JSON --------------------------------------------------- */
 
+/* Whether v[0..n) is printable ASCII: text tags without a format rule
+ * (85 is checked, 9F24 and 5F50 are not) may hold any bytes, and only
+ * text is printed as "text". */
+static bool ascii_text(const uint8_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return false;
+	return true;
+}
+
 static void tag_hex(uint32_t tag, char out[8])
 {
 	snprintf(out, 8, tag > 0xffff ? "%06X" : tag > 0xff ? "%04X" : "%02X",
@@ -127,7 +138,7 @@ static json_t *object_json(const struct ht_qr_cpm *c, size_t i)
 	for (char *p = hex; *p; p++)
 		*p = (char)(*p >= 'a' ? *p - 'a' + 'A' : *p);
 	bad = bad || json_object_set_new(o, "hex", json_string(hex));
-	if (tag_is_text(t->tag))
+	if (tag_is_text(t->tag) && ascii_text(v, t->size))
 		bad = bad || json_object_set_new(o, "text",
 						 json_stringn((const char *)v,
 							      t->size));
