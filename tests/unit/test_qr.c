@@ -455,7 +455,7 @@ static void test_mpm_make_refusals(void **state)
 			       "\"merchant_name\":\"a\",\"merchant_city\":\"b\"}");
 	json_t *acct = json_object_get(spec, "merchant_account");
 	for (int id = 2; id <= 7; id++) {
-		char key[3], v[100];
+		char key[12], v[100];
 		snprintf(key, sizeof key, "%02d", id);
 		memset(v, 'x', 99);
 		v[99] = '\0';
