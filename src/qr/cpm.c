@@ -223,29 +223,33 @@ static enum ht_qr_error check_values(struct ht_qr_cpm *c)
 	return HT_QR_OK;
 }
 
-static void reset(struct ht_qr_cpm *c)
+/* Clear the verdict and check the input's size: 1..max. */
+static enum ht_qr_error start(struct ht_qr_cpm *c, const void *in,
+			      size_t len, size_t max)
 {
+	HT_ASSERT(c != NULL);
+	HT_ASSERT(in != NULL || len == 0);
 	c->valid = c->complete = false;
 	c->missing = 0;
 	c->count = 0;
 	fail(c, HT_QR_OK, 0, 0);
+	if (len > max)
+		return fail(c, HT_QR_BAD_LENGTH, 0, 0);
+	if (len == 0)
+		return fail(c, HT_QR_TRUNCATED, 0, 0);
+	return HT_QR_OK;
 }
 
 enum ht_qr_error ht_qr_cpm_parse_bytes(const uint8_t *data, size_t size,
 				       struct ht_qr_cpm *out)
 {
-	HT_ASSERT(out != NULL);
-	HT_ASSERT(data != NULL || size == 0);
-	reset(out);
-	if (size > HT_QR_CPM_BYTES_MAX)
-		return fail(out, HT_QR_BAD_LENGTH, 0, 0);
-	if (size == 0)
-		return fail(out, HT_QR_TRUNCATED, 0, 0);
+	enum ht_qr_error e = start(out, data, size, HT_QR_CPM_BYTES_MAX);
+	if (e)
+		return e;
 	if (data != out->data)
 		memmove(out->data, data, size);
 	out->size = size;
-	enum ht_qr_error e = parse_level(out, 0, size, 0);
-	if (e || (e = check_values(out)))
+	if ((e = parse_level(out, 0, size, 0)) || (e = check_values(out)))
 		return e;
 	out->valid = true;
 	out->complete = out->missing == 0;
@@ -286,13 +290,9 @@ static bool b64_decode(const char *text, size_t len, uint8_t *out,
 enum ht_qr_error ht_qr_cpm_parse(const char *text, size_t len,
 				 struct ht_qr_cpm *out)
 {
-	HT_ASSERT(out != NULL);
-	HT_ASSERT(text != NULL || len == 0);
-	reset(out);
-	if (len > HT_QR_CPM_TEXT_MAX)
-		return fail(out, HT_QR_BAD_LENGTH, 0, 0);
-	if (len == 0)
-		return fail(out, HT_QR_TRUNCATED, 0, 0);
+	enum ht_qr_error e = start(out, text, len, HT_QR_CPM_TEXT_MAX);
+	if (e)
+		return e;
 	/* EVP_DecodeBlock writes 3 bytes per 4 characters, padding too */
 	_Static_assert(HT_QR_CPM_TEXT_MAX / 4 * 3 <= HT_QR_CPM_BYTES_MAX,
 		       "decoded text fits data[]");

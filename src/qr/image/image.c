@@ -27,9 +27,12 @@ struct geometry {
 	unsigned px, quiet, side; /* side: modules incl. both quiet zones */
 };
 
+/* The picture's sizes from the options; false when one is out of range. */
 static bool geometry(const struct ht_qr_image *img,
-		     const struct ht_qr_image_options *o, struct geometry *g)
+		     const struct ht_qr_image_options *o, FILE *out,
+		     struct geometry *g)
 {
+	HT_ASSERT(img != NULL && out != NULL);
 	g->px = o && o->module_px ? o->module_px : PX_DEFAULT;
 	g->quiet = o && o->quiet_modules ? o->quiet_modules : QUIET_DEFAULT;
 	g->side = (unsigned)img->code->width + 2 * g->quiet;
@@ -134,9 +137,8 @@ enum ht_err ht_qr_image_write_png(const struct ht_qr_image *img,
 				  const struct ht_qr_image_options *o,
 				  FILE *out)
 {
-	HT_ASSERT(img != NULL && out != NULL);
 	struct geometry g;
-	if (!geometry(img, o, &g))
+	if (!geometry(img, o, out, &g))
 		return HT_ERR_INVALID;
 	png_bytep row = malloc((size_t)g.side * g.px);
 	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL,
@@ -158,9 +160,8 @@ enum ht_err ht_qr_image_write_svg(const struct ht_qr_image *img,
 				  const struct ht_qr_image_options *o,
 				  FILE *out)
 {
-	HT_ASSERT(img != NULL && out != NULL);
 	struct geometry g;
-	if (!geometry(img, o, &g))
+	if (!geometry(img, o, out, &g))
 		return HT_ERR_INVALID;
 	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		     "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
