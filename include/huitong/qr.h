@@ -109,6 +109,7 @@ struct ht_qr_field {
 struct ht_qr_mpm {
 	const char *payload;
 	size_t payload_size;
+	bool ascii;     /* every byte below 0x80: characters are bytes */
 	bool valid;     /* structure, UTF-8, CRC and value formats all right */
 	bool complete;  /* valid, and every mandatory object present */
 	enum ht_qr_error error; /* HT_QR_OK exactly when valid */

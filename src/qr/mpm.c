@@ -198,20 +198,30 @@ static enum ht_qr_error read_header(const uint8_t *p, int *id, unsigned *len)
 	return HT_QR_OK;
 }
 
+/* Whether p[0..n) is all ASCII: one pass of word-wide ORs, so that most
+ * payloads (ASCII throughout) never decode a character. */
+static bool all_ascii(const uint8_t *p, size_t n)
+{
+	uint64_t high = 0, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		high |= w;
+	}
+	for (; i < n; i++)
+		high |= p[i];
+	return (high & 0x8080808080808080ull) == 0;
+}
+
 /* Bytes of the first chars characters at p[0..avail) into *bytes.
  * HT_QR_TRUNCATED when fewer are there, HT_QR_BAD_VALUE when the bytes
- * are not UTF-8. ASCII values (nearly all) take the fast path. */
+ * are not UTF-8. In an ASCII payload a character is a byte. */
 static enum ht_qr_error walk_chars(const uint8_t *p, size_t avail,
-				   unsigned chars, size_t *bytes)
+				   unsigned chars, bool ascii, size_t *bytes)
 {
-	if (avail >= chars) {
-		unsigned high = 0;
-		for (unsigned i = 0; i < chars; i++)
-			high |= p[i];
-		if (high < 0x80) {
-			*bytes = chars;
-			return HT_QR_OK;
-		}
+	if (ascii) {
+		*bytes = chars;
+		return avail >= chars ? HT_QR_OK : HT_QR_TRUNCATED;
 	}
 	size_t at = 0;
 	for (unsigned i = 0; i < chars; i++) {
@@ -247,7 +257,7 @@ static enum ht_qr_error parse_template(struct ht_qr_mpm *m, uint8_t t)
 	const uint8_t *p = (const uint8_t *)m->payload;
 	struct ht_qr_field *f = &m->fields[t];
 	size_t at = f->offset, end = at + f->size;
-	uint8_t seen[100] = {0};
+	uint64_t seen[2] = {0, 0}; /* sub-IDs read, one bit each */
 	f->first_child = m->field_count;
 	while (at < end) {
 		int sub;
@@ -258,10 +268,11 @@ static enum ht_qr_error parse_template(struct ht_qr_mpm *m, uint8_t t)
 		enum ht_qr_error e = read_header(p + at, &sub, &len);
 		if (e)
 			return fail(m, e, at, f->id, e == HT_QR_BAD_TAG ? -1 : sub);
-		if (seen[sub])
+		uint64_t bit = 1ull << (sub % 64);
+		if (seen[sub / 64] & bit)
 			return fail(m, HT_QR_DUPLICATE_TAG, at, f->id, sub);
-		seen[sub] = 1;
-		if (walk_chars(p + at + 4, end - at - 4, len, &bytes))
+		seen[sub / 64] |= bit;
+		if (walk_chars(p + at + 4, end - at - 4, len, m->ascii, &bytes))
 			return fail(m, HT_QR_BAD_LENGTH, at, f->id, sub);
 		if (!add_field(m, sub, len, at + 4, bytes))
 			return fail(m, HT_QR_BAD_LENGTH, at, f->id, sub);
@@ -289,7 +300,7 @@ static enum ht_qr_error parse_object(struct ht_qr_mpm *m, size_t at,
 		return fail(m, HT_QR_DUPLICATE_TAG, at, id, -1);
 	if (id == 0 && m->top_count > 0) /* 00 comes first */
 		return fail(m, HT_QR_BAD_TAG, at, id, -1);
-	e = walk_chars(p + at + 4, size - at - 4, len, &bytes);
+	e = walk_chars(p + at + 4, size - at - 4, len, m->ascii, &bytes);
 	if (e)
 		return fail(m, e, at, id, -1);
 	*chars += 4 + len;
@@ -349,8 +360,9 @@ static void check_complete(struct ht_qr_mpm *m)
 		if (!m->by_id[mandatory[i]])
 			m->missing[m->missing_count++] = mandatory[i];
 	bool account = false;
-	for (int id = 2; id <= 51 && !account; id++)
-		account = m->by_id[id] != 0;
+	for (size_t i = 0; i < m->top_count && !account; i++)
+		account = m->fields[m->top[i]].id >= 2 &&
+			  m->fields[m->top[i]].id <= 51;
 	if (!account)
 		m->missing[m->missing_count++] = HT_QR_MISSING_ACCOUNT;
 	m->complete = m->missing_count == 0;
@@ -363,6 +375,7 @@ enum ht_qr_error ht_qr_mpm_parse(const char *payload, size_t size,
 	HT_ASSERT(payload != NULL || size == 0);
 	out->payload = payload;
 	out->payload_size = size;
+	out->ascii = false;
 	out->valid = out->complete = false;
 	out->missing_count = out->top_count = out->field_count = 0;
 	memset(out->by_id, 0, sizeof out->by_id);
@@ -371,6 +384,7 @@ enum ht_qr_error ht_qr_mpm_parse(const char *payload, size_t size,
 		return fail(out, HT_QR_BAD_LENGTH, 0, -1, -1);
 	if (size == 0)
 		return fail(out, HT_QR_TRUNCATED, 0, -1, -1);
+	out->ascii = all_ascii((const uint8_t *)payload, size);
 	unsigned chars = 0;
 	for (size_t at = 0; at < size;) {
 		if (out->by_id[63]) /* the CRC comes last */
