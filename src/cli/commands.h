@@ -24,6 +24,7 @@ int ht_cmd_client(int argc, char **argv);     /* cmd_client.c */
 int ht_cmd_sim(int argc, char **argv);        /* cmd_sim.c: the payment simulator */
 int ht_cmd_risk(int argc, char **argv);       /* cmd_risk.c: dispatches below */
 int ht_cmd_iso20022(int argc, char **argv);   /* cmd_iso20022.c: check, submit */
+int ht_cmd_qr(int argc, char **argv);         /* cmd_qr.c: parse, make, make-cpm */
 
 /* `huitong risk <sub>`: argv[0] is the subcommand's name ("check"). */
 int ht_cmd_risk_check(int argc, char **argv); /* cmd_risk_rules.c */

@@ -28,6 +28,7 @@
 #pragma weak ht_cmd_alias
 #pragma weak ht_cmd_switch
 #pragma weak ht_cmd_iso20022
+#pragma weak ht_cmd_qr
 
 struct command {
 	const char *name;
@@ -52,6 +53,7 @@ static const struct command commands[] = {
 	{"alias", ht_cmd_alias, "alias directory: register, update, remove, lookup"},
 	{"switch", ht_cmd_switch, "participants' liquidity: setup, cap, fund, suspend"},
 	{"iso20022", ht_cmd_iso20022, "ISO 20022: check a pacs.008, answer its pacs.002"},
+	{"qr", ht_cmd_qr, "EMVCo payment QR codes: parse, make (PNG, SVG)"},
 	{"bench", ht_cmd_bench, "benchmarks (bench ledger, bench api)"},
 };
 
