@@ -383,16 +383,33 @@ static const char *owner_of(struct server *s, ht_u128 account)
 	return o && *o ? o : "hub";
 }
 
+/* s into out[size], cut to fit (as snprintf "%s" cuts), NUL-terminated. */
+static void copy_cut(char *out, size_t size, const char *s)
+{
+	size_t n = strnlen(s, size - 1);
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
 /* "<owner>:<account id>", or the account id alone when that does not fit
- * a party reference (64 bytes): ids are unique within the hub either way. */
+ * a party reference (64 bytes): ids are unique within the hub either way.
+ * Built with memcpy and ht_u128_dec, not snprintf: it runs twice for every
+ * transfer scored, on the hub thread. */
 static void party_ref(char out[HT_PAYMENT_REF_BYTES], const char *owner,
 		      ht_u128 account)
 {
 	char id[HT_U128_DEC_SIZE];
-	ht_u128_format(account, id);
-	int n = snprintf(out, HT_PAYMENT_REF_BYTES, "%s:%s", owner, id);
-	if (n < 0 || n >= HT_PAYMENT_REF_BYTES)
-		snprintf(out, HT_PAYMENT_REF_BYTES, "%s", id);
+	size_t id_len = ht_u128_dec(id, account);
+	size_t owner_len = strlen(owner);
+	char *p = out;
+	if (owner_len + 1 + id_len < HT_PAYMENT_REF_BYTES) {
+		memcpy(p, owner, owner_len);
+		p += owner_len;
+		*p++ = ':';
+	}
+	HT_ASSERT(id_len < HT_PAYMENT_REF_BYTES);
+	memcpy(p, id, id_len);
+	p[id_len] = '\0';
 }
 
 static void payment_of(struct server *s, const struct ht_transfer *t,
@@ -406,10 +423,10 @@ static void payment_of(struct server *s, const struct ht_transfer *t,
 	const char *cr = owner_of(s, t->credit_account_id);
 	party_ref(p->payer, dr, t->debit_account_id);
 	party_ref(p->payee, cr, t->credit_account_id);
-	snprintf(p->payer_participant, sizeof p->payer_participant, "%s", dr);
-	snprintf(p->payee_participant, sizeof p->payee_participant, "%s", cr);
+	copy_cut(p->payer_participant, sizeof p->payer_participant, dr);
+	copy_cut(p->payee_participant, sizeof p->payee_participant, cr);
 	p->amount = t->amount;
-	snprintf(p->currency, sizeof p->currency, "%s", currency_of(t->ledger));
+	copy_cut(p->currency, sizeof p->currency, currency_of(t->ledger));
 	p->channel = tr && tr->given && tr->channel_given ? tr->channel
 							  : HT_CHANNEL_TRANSFER;
 	if (tr && tr->given) {
