@@ -312,7 +312,8 @@ enum ht_err riskflow_open(struct server *s)
 			.rules = rf->rules,
 			.block_threshold = o->block_threshold,
 			.review_threshold = o->review_threshold,
-			.state = {.bytes_max = o->state_bytes},
+			.state = {.bytes_max = o->state_bytes,
+				  .populate = true},
 		};
 		err = ht_risk_engine_open(&cfg, &rf->engine, msg, sizeof msg);
 		if (err)
