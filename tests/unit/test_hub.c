@@ -280,13 +280,20 @@ static void expect_leaves(struct ht_hub *hub, const struct ht_event *ev,
 	}
 }
 
+/* Accounts 1 (debits must not exceed credits) and 2, uncommitted. */
+static void two_accounts(struct fx *f)
+{
+	struct ht_account a[2] = {account(1, 156), account(2, 156)};
+	a[0].flags = HT_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS;
+	uint16_t r[2];
+	assert_int_equal(ht_hub_create_accounts(f->hub, a, 2, r), HT_OK);
+}
+
 static void test_refusal_leaves(void **state)
 {
 	struct fx *f = *state;
-	struct ht_account a[2] = {account(1, 156), account(2, 156)};
-	a[0].flags = HT_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS;
 	uint16_t r[8];
-	assert_int_equal(ht_hub_create_accounts(f->hub, a, 2, r), HT_OK);
+	two_accounts(f);
 	struct ht_transfer fund[2] = {xfer(10, 2, 1, 100), xfer(11, 2, 1, 1)};
 	fund[1].flags = HT_TRANSFER_PENDING;
 	fund[1].timeout_s = 1;
@@ -426,10 +433,8 @@ static int collect(void *ctx, const struct ht_risk_row *row)
 static void test_risk_decisions(void **state)
 {
 	struct fx *f = *state;
-	struct ht_account a[2] = {account(1, 156), account(2, 156)};
-	a[0].flags = HT_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS;
 	uint16_t r[2];
-	assert_int_equal(ht_hub_create_accounts(f->hub, a, 2, r), HT_OK);
+	two_accounts(f);
 	struct ht_transfer fund = xfer(5, 2, 1, 1000);
 	assert_int_equal(ht_hub_create_transfers(f->hub, &fund, 1, r), HT_OK);
 	struct ht_sth h;
