@@ -112,15 +112,17 @@ static void usage(FILE *out)
 {
 	fputs("usage: bench_model [--trees N] [--depth D] [--features F] "
 	      "[--rows R] [--runs K]\n"
-	      "                   [--model FILE]\n"
+	      "                   [--model FILE] [--portable]\n"
 	      "defaults: 300 complete trees of depth 6 over 64 features, "
-	      "16384 rows, 21 runs\n", out);
+	      "16384 rows, 21 runs; --portable: the walker without vector "
+	      "instructions\n", out);
 }
 
 int main(int argc, char **argv)
 {
 	unsigned trees = 300, depth = 6, features = 64, rows = 16384, runs = 21;
 	const char *path = NULL;
+	bool portable = false;
 	static const struct option opts[] = {
 		{"trees", required_argument, NULL, 't'},
 		{"depth", required_argument, NULL, 'd'},
@@ -128,6 +130,7 @@ int main(int argc, char **argv)
 		{"rows", required_argument, NULL, 'r'},
 		{"runs", required_argument, NULL, 'k'},
 		{"model", required_argument, NULL, 'm'},
+		{"portable", no_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -141,6 +144,7 @@ int main(int argc, char **argv)
 		case 'r': rows = (unsigned)v; break;
 		case 'k': runs = (unsigned)v; break;
 		case 'm': path = optarg; break;
+		case 'p': portable = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -174,7 +178,9 @@ int main(int argc, char **argv)
 		uint64_t t0 = ht_now_monotonic_ns(), c0 = thread_cpu_ns();
 		double sum = 0;
 		for (unsigned r = 0; r < rows; r++)
-			sum += ht_model_score(m, x + (size_t)r * f);
+			sum += portable
+				       ? ht_model_margin_portable(m, x + (size_t)r * f)
+				       : ht_model_score(m, x + (size_t)r * f);
 		uint64_t t1 = ht_now_monotonic_ns(), c1 = thread_cpu_ns();
 		sink += sum;
 		ns[k] = (double)(t1 - t0) / rows;
@@ -183,9 +189,11 @@ int main(int argc, char **argv)
 	(void)sink;
 	qsort(ns, runs, sizeof *ns, cmp_double);
 	qsort(cpu, runs, sizeof *cpu, cmp_double);
-	printf("model: %s, %zu trees, depth <= %u, %zu features\n",
+	printf("model: %s, %zu trees, depth <= %u, %zu features; %s walker\n",
 	       path ? path : "random complete trees", ht_model_tree_count(m),
-	       ht_model_depth_max(m), f);
+	       ht_model_depth_max(m), f,
+	       portable ? "portable (margin only)"
+	       : ht_model_vector(m) ? "AVX-512" : "portable");
 	printf("score, wall: median %.0f ns (fastest %.0f, slowest %.0f)\n",
 	       ns[runs / 2], ns[0], ns[runs - 1]);
 	printf("score, cpu:  median %.0f ns (fastest %.0f, slowest %.0f)\n",
@@ -194,9 +202,10 @@ int main(int argc, char **argv)
 	printf("{\"bench\":\"model\",\"trees\":%zu,\"depth\":%u,"
 	       "\"features\":%zu,\"rows\":%u,\"runs\":%u,"
 	       "\"ns_per_score_median\":%.1f,\"ns_min\":%.1f,\"ns_max\":%.1f,"
-	       "\"cpu_ns_per_score_median\":%.1f}\n",
+	       "\"cpu_ns_per_score_median\":%.1f,\"vector\":%s}\n",
 	       ht_model_tree_count(m), ht_model_depth_max(m), f, rows, runs,
-	       ns[runs / 2], ns[0], ns[runs - 1], cpu[runs / 2]);
+	       ns[runs / 2], ns[0], ns[runs - 1], cpu[runs / 2],
+	       !portable && ht_model_vector(m) ? "true" : "false");
 	free(x);
 	free(ns);
 	free(cpu);

@@ -74,6 +74,12 @@ enum ht_err ht_u64_parse(const char *s, size_t len, uint64_t *out);
 #define HT_U128_DEC_SIZE 40
 char *ht_u128_format(ht_u128 v, char buf[HT_U128_DEC_SIZE]);
 
+/* Decimal v into dst without a NUL: at most 20 bytes for a u64, 39 for a
+ * u128 (HT_U128_DEC_SIZE - 1). Returns the number of digits written.
+ * Two digits per 64-bit division, one 128-bit division at most. */
+size_t ht_u64_dec(char *dst, uint64_t v);
+size_t ht_u128_dec(char *dst, ht_u128 v);
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void ht_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decode exactly 2n hex chars (either case). HT_ERR_INVALID otherwise. */

@@ -38,6 +38,7 @@
 #ifndef HUITONG_FEATURES_H
 #define HUITONG_FEATURES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -306,8 +307,8 @@ enum ht_risk_table {
 
 struct ht_risk_config {
 	/* Budget for all tables, records and set heads: bytes allocated at
-	 * open (as virtual memory, touched as the tables fill). 0 means
-	 * HT_RISK_BYTES_DEFAULT. */
+	 * open (as virtual memory, touched as the tables fill, unless
+	 * populate). 0 means HT_RISK_BYTES_DEFAULT. */
 	size_t bytes_max;
 	/* Capacity of each table (rounded up to a multiple of 4); 0 =
 	 * derived: what the budget leaves after the fixed tables, shared
@@ -319,6 +320,14 @@ struct ht_risk_config {
 	 * which entries compete for room, and so which are evicted, depends
 	 * on the hash. */
 	uint64_t hash_seed;
+	/* Fault every table in at open, on a thread of the state's own,
+	 * instead of on first touch (features.c, "populate"): for a live hub,
+	 * whose thread must not stall on fresh pages (on this project's VM
+	 * filling a fresh 1 GiB state stalled it for seconds). The memory is
+	 * then resident from the start. Ignored below 64 MiB, under
+	 * AddressSanitizer and on kernels without MADV_POPULATE_WRITE (Linux
+	 * < 5.14). */
+	bool populate;
 };
 
 /* Static name of a table ("party", "device", "ip", "pair", "link"), or NULL. */

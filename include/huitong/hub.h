@@ -134,9 +134,12 @@ struct ht_risk_row {
  * Record the decision of the transfer whose event is number event_index
  * of the changes since the last commit (ht_ledger_changes: its leaf will
  * be head.tree_size + event_index); written by the next commit. The event
- * must be a transfer or a refusal of row->id. Errors: HT_ERR_INVALID (no
- * such event, another id, a decision out of range, texts not
- * NUL-terminated in their arrays), HT_ERR_NOMEM, HT_ERR_POISONED.
+ * must be a transfer or a refusal of row->id, and come after the event of
+ * the previous note since the last commit (decisions are noted in leaf
+ * order, one per leaf: the store keeps them sorted by leaf). Errors:
+ * HT_ERR_INVALID (no such event, another id, an event not after the
+ * previous note's, a decision out of range, texts not NUL-terminated in
+ * their arrays), HT_ERR_NOMEM, HT_ERR_POISONED.
  */
 enum ht_err ht_hub_risk_note(struct ht_hub *hub, size_t event_index,
 			     const struct ht_risk_row *row);

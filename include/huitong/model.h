@@ -99,6 +99,14 @@ void ht_model_destroy(struct ht_model *m);
  */
 double ht_model_margin(const struct ht_model *m, const float *x);
 
+/* The same margin from the portable walker, which uses no vector
+ * instructions: ht_model_margin walks 16 trees to a vector where the CPU
+ * has AVX-512 (x86-64), and tests check the two agree bit for bit. */
+double ht_model_margin_portable(const struct ht_model *m, const float *x);
+
+/* Does ht_model_margin use the vector walker on this machine? */
+bool ht_model_vector(const struct ht_model *m);
+
 /* The probability of the positive class (fraud) of one row: the sigmoid
  * of ht_model_margin, computed in float as XGBoost does, in [0, 1]. */
 double ht_model_score(const struct ht_model *m, const float *x);

@@ -154,82 +154,10 @@ static void put(struct ht_buf *b, const char *s, size_t n)
 }
 #define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
 
-static const char digit_pairs[] =
-	"00010203040506070809101112131415161718192021222324"
-	"25262728293031323334353637383940414243444546474849"
-	"50515253545556575859606162636465666768697071727374"
-	"75767778798081828384858687888990919293949596979899";
-
-/* Decimal v in at most 20 bytes; two digits per division. */
-static size_t fmt_u64(char *dst, uint64_t v)
-{
-	char tmp[20];
-	char *p = tmp + sizeof tmp;
-	while (v >= 100) {
-		unsigned k = (unsigned)(v % 100) * 2;
-		v /= 100;
-		p -= 2;
-		p[0] = digit_pairs[k];
-		p[1] = digit_pairs[k + 1];
-	}
-	if (v >= 10) {
-		p -= 2;
-		p[0] = digit_pairs[v * 2];
-		p[1] = digit_pairs[v * 2 + 1];
-	} else {
-		*--p = (char)('0' + v);
-	}
-	size_t n = (size_t)(tmp + sizeof tmp - p);
-	memcpy(dst, p, n);
-	return n;
-}
-
-/* Exactly 19 digits, zero-padded (v < 10^19). */
-static size_t fmt_u64_pad19(char *dst, uint64_t v)
-{
-	for (int i = 17; i >= 1; i -= 2) {
-		unsigned k = (unsigned)(v % 100) * 2;
-		v /= 100;
-		dst[i] = digit_pairs[k];
-		dst[i + 1] = digit_pairs[k + 1];
-	}
-	HT_ASSERT(v < 10);
-	dst[0] = (char)('0' + v);
-	return 19;
-}
-
-/*
- * Decimal u128 in at most 39 bytes. One 128-bit division by 10^19 splits
- * it into 64-bit parts (ht_u128_format divides 128-bit once per digit,
- * which costs a millisecond over a batch of long ids); the high part is
- * below 4 * 10^19, so at most three subtractions split it again.
- */
-static size_t fmt_u128(char *dst, ht_u128 v)
-{
-	const uint64_t e19 = 10000000000000000000ull;
-	if (v <= UINT64_MAX)
-		return fmt_u64(dst, (uint64_t)v);
-	ht_u128 q = v / e19;
-	uint64_t lo = (uint64_t)(v - q * e19);
-	unsigned top = 0;
-	while (q >= e19) {
-		q -= e19;
-		top++;
-	}
-	size_t n = 0;
-	if (top) {
-		dst[n++] = (char)('0' + top);
-		n += fmt_u64_pad19(dst + n, (uint64_t)q);
-	} else {
-		n += fmt_u64(dst + n, (uint64_t)q);
-	}
-	return n + fmt_u64_pad19(dst + n, lo);
-}
-
 static void put_u64(struct ht_buf *b, uint64_t v)
 {
 	char tmp[24];
-	put(b, tmp, fmt_u64(tmp, v));
+	put(b, tmp, ht_u64_dec(tmp, v));
 }
 
 /* A u64 or u128 as a JSON string of decimal digits. */
@@ -237,7 +165,7 @@ static void put_dec_string(struct ht_buf *b, ht_u128 v)
 {
 	char tmp[44];
 	tmp[0] = '"';
-	size_t n = 1 + fmt_u128(tmp + 1, v);
+	size_t n = 1 + ht_u128_dec(tmp + 1, v);
 	tmp[n++] = '"';
 	put(b, tmp, n);
 }
@@ -382,10 +310,10 @@ static char *put_result(char *p, size_t i, ht_u128 id, const char *name)
 		*p++ = ',';
 	memcpy(p, "{\"index\":", 9);
 	p += 9;
-	p += fmt_u64(p, i);
+	p += ht_u64_dec(p, i);
 	memcpy(p, ",\"id\":\"", 7);
 	p += 7;
-	p += fmt_u128(p, id);
+	p += ht_u128_dec(p, id);
 	memcpy(p, "\",\"result\":\"", 12);
 	p += 12;
 	memcpy(p, name, n);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static const char *const err_names[HT_ERR__COUNT] = {
@@ -73,16 +74,82 @@ enum ht_err ht_u64_parse(const char *s, size_t len, uint64_t *out)
 	return HT_OK;
 }
 
+static const char digit_pairs[] =
+	"00010203040506070809101112131415161718192021222324"
+	"25262728293031323334353637383940414243444546474849"
+	"50515253545556575859606162636465666768697071727374"
+	"75767778798081828384858687888990919293949596979899";
+
+/* Decimal v in at most 20 bytes; two digits per division. */
+size_t ht_u64_dec(char *dst, uint64_t v)
+{
+	char tmp[20];
+	char *p = tmp + sizeof tmp;
+	while (v >= 100) {
+		unsigned k = (unsigned)(v % 100) * 2;
+		v /= 100;
+		p -= 2;
+		p[0] = digit_pairs[k];
+		p[1] = digit_pairs[k + 1];
+	}
+	if (v >= 10) {
+		p -= 2;
+		p[0] = digit_pairs[v * 2];
+		p[1] = digit_pairs[v * 2 + 1];
+	} else {
+		*--p = (char)('0' + v);
+	}
+	size_t n = (size_t)(tmp + sizeof tmp - p);
+	memcpy(dst, p, n);
+	return n;
+}
+
+/* Exactly 19 digits, zero-padded (v < 10^19). */
+static size_t fmt_u64_pad19(char *dst, uint64_t v)
+{
+	for (int i = 17; i >= 1; i -= 2) {
+		unsigned k = (unsigned)(v % 100) * 2;
+		v /= 100;
+		dst[i] = digit_pairs[k];
+		dst[i + 1] = digit_pairs[k + 1];
+	}
+	HT_ASSERT(v < 10);
+	dst[0] = (char)('0' + v);
+	return 19;
+}
+
+/*
+ * Decimal u128 in at most 39 bytes. One 128-bit division by 10^19 splits
+ * it into 64-bit parts (dividing 128-bit once per digit costs ~1 us for a
+ * 39-digit id: a millisecond over a batch of long ids); the high part is
+ * below 4 * 10^19, so at most three subtractions split it again.
+ */
+size_t ht_u128_dec(char *dst, ht_u128 v)
+{
+	const uint64_t e19 = 10000000000000000000ull;
+	if (v <= UINT64_MAX)
+		return ht_u64_dec(dst, (uint64_t)v);
+	ht_u128 q = v / e19;
+	uint64_t lo = (uint64_t)(v - q * e19);
+	unsigned top = 0;
+	while (q >= e19) {
+		q -= e19;
+		top++;
+	}
+	size_t n = 0;
+	if (top) {
+		dst[n++] = (char)('0' + top);
+		n += fmt_u64_pad19(dst + n, (uint64_t)q);
+	} else {
+		n += ht_u64_dec(dst + n, (uint64_t)q);
+	}
+	return n + fmt_u64_pad19(dst + n, lo);
+}
+
 char *ht_u128_format(ht_u128 v, char buf[HT_U128_DEC_SIZE])
 {
-	char tmp[HT_U128_DEC_SIZE];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + (unsigned)(v % 10));
-		v /= 10;
-	} while (v && n < HT_U128_DEC_SIZE - 1);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
+	size_t n = ht_u128_dec(buf, v);
+	HT_ASSERT(n < HT_U128_DEC_SIZE);
 	buf[n] = '\0';
 	return buf;
 }

@@ -707,6 +707,8 @@ enum ht_err ht_hub_risk_note(struct ht_hub *hub, size_t event_index,
 	    ml == sizeof row->model_version)
 		return HT_ERR_INVALID;
 	struct risk_notes *r = &hub->risk;
+	if (r->count && event_index <= r->note[r->count - 1].event_index)
+		return HT_ERR_INVALID; /* one per leaf, in leaf order */
 	err = reserve((void **)&r->note, &r->cap, r->count + 1, sizeof *r->note);
 	if (!err)
 		err = reserve((void **)&r->text, &r->text_cap, r->text_len + rl + ml + 1,

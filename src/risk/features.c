@@ -19,6 +19,9 @@
 #include "huitong/features.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -591,6 +594,9 @@ struct ht_risk_state {
 	int64_t clock_ms;
 	uint64_t updates;
 	uint64_t clamped;
+	pthread_t filler;        /* populates the tables (see "populate") */
+	bool filler_running;
+	atomic_bool filler_stop;
 };
 
 const char *ht_risk_table_name(enum ht_risk_table t)
@@ -677,6 +683,70 @@ static void state_seed(struct ht_risk_state *s, uint64_t seed)
 	s->secret[1] = k[1];
 }
 
+/* ---- populate -------------------------------------------------------------
+ *
+ * A fresh mapping is faulted in on first touch, a 2 MiB huge page at a
+ * time, and the first batches of a fresh state touch nearly every page of
+ * it (lookups land anywhere). On this project's VM a huge page's first
+ * touch costs ~15 ms (the fault and the zeroing run at ~130 MB/s there;
+ * no compaction stalls were counted), so filling a 1 GiB state stalled
+ * the hub thread for seconds (docs/performance.md). So, when asked
+ * (cfg->populate: serve --risk asks), a thread of the state's own faults
+ * every table in at open with MADV_POPULATE_WRITE (Linux 5.14), which maps
+ * pages writable without touching their contents and so is safe beside
+ * the hub thread's writes, a chunk at a time. Until it is done the hub
+ * thread may still fault a page in itself; after, never. The memory is
+ * then resident from the start rather than as the tables fill: the budget
+ * (--risk-state-mb) is what it costs. Where the kernel cannot (EINVAL) or
+ * memory runs out (ENOMEM) the thread stops and the rest stays lazily
+ * faulted, as before.
+ */
+#define POPULATE_CHUNK_BYTES ((size_t)32 << 20)
+#define POPULATE_BYTES_MIN ((size_t)64 << 20) /* smaller: not worth a thread */
+
+#if !defined(MEM_USE_MALLOC) && defined(MADV_POPULATE_WRITE)
+#define POPULATE 1
+static void *populate_main(void *arg)
+{
+	struct ht_risk_state *s = arg;
+	for (int t = 0; t < HT_RISK_TABLE__COUNT; t++) {
+		uint8_t *m = s->tabs[t].mem;
+		size_t n = s->tabs[t].bytes;
+		for (size_t off = 0; off < n; off += POPULATE_CHUNK_BYTES) {
+			if (atomic_load(&s->filler_stop))
+				return NULL;
+			size_t len = n - off < POPULATE_CHUNK_BYTES
+					     ? n - off : POPULATE_CHUNK_BYTES;
+			if (madvise(m + off, len, MADV_POPULATE_WRITE))
+				return NULL; /* unsupported, or no memory */
+		}
+	}
+	return NULL;
+}
+#endif
+
+static void populate_start(struct ht_risk_state *s, size_t bytes)
+{
+#ifdef POPULATE
+	if (bytes < POPULATE_BYTES_MIN)
+		return;
+	atomic_store(&s->filler_stop, false);
+	s->filler_running = !pthread_create(&s->filler, NULL, populate_main, s);
+#else
+	(void)s;
+	(void)bytes;
+#endif
+}
+
+static void populate_stop(struct ht_risk_state *s)
+{
+	if (!s->filler_running)
+		return;
+	atomic_store(&s->filler_stop, true);
+	pthread_join(s->filler, NULL);
+	s->filler_running = false;
+}
+
 enum ht_err ht_risk_state_open(const struct ht_risk_config *cfg,
 			       struct ht_risk_state **out)
 {
@@ -700,6 +770,8 @@ enum ht_err ht_risk_state_open(const struct ht_risk_config *cfg,
 		}
 	}
 	state_seed(s, cfg->hash_seed);
+	if (cfg->populate)
+		populate_start(s, bytes);
 	*out = s;
 	return HT_OK;
 }
@@ -708,6 +780,7 @@ void ht_risk_state_close(struct ht_risk_state *s)
 {
 	if (!s)
 		return;
+	populate_stop(s);
 	for (int t = 0; t < HT_RISK_TABLE__COUNT; t++)
 		tab_free(&s->tabs[t]);
 	free(s);

@@ -33,6 +33,11 @@
 
 #include "huitong/crypto.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_VECTOR_WALK 1
+#endif
+
 #define HEADER_FIXED_BYTES (HT_MODEL_MAGIC_BYTES + 4 + 4 + 8 + 1)
 #define BODY_FIXED_BYTES (4 + 4 + 4)
 #define NODE_BYTES 16
@@ -71,12 +76,18 @@ _Static_assert(HT_MODEL_NODES_MAX - 1 <= UINT16_MAX,
 /* Trees walked side by side: independent chains of loads that the CPU
  * overlaps (the walk of one tree is a chain of dependent loads). */
 #define WALK_GROUP 8
+/* Trees the vector walker takes at once: two vectors of 16 lanes, so
+ * that one vector's gathers wait while the other's run. */
+#define VWALK_LANES 16
+#define VWALK_GROUP (2 * VWALK_LANES)
 
 struct ht_model {
 	struct wnode *nodes;  /* every tree's nodes, tree after tree */
 	uint32_t *roots;      /* tree_count absolute root indices */
 	uint8_t *depths;      /* tree_count depths */
 	uint8_t *group_depths; /* the deepest of each WALK_GROUP trees */
+	uint8_t *vgroup_depths; /* the deepest of each VWALK_GROUP trees */
+	bool vector;           /* walk with margin_avx512 */
 	size_t node_count;
 	uint32_t tree_count;
 	uint32_t feature_count;
@@ -109,7 +120,9 @@ static inline uint32_t step(const struct wnode *nodes, uint32_t i,
 	return i + n->delta + right;
 }
 
-static float margin_f(const struct ht_model *m, const float *x)
+/* Add the leaves of trees t.. to sum, WALK_GROUP trees side by side. */
+static float margin_from(const struct ht_model *m, const float *x,
+			 uint32_t t, float sum)
 {
 	/* XGBoost's CPU predictor starts each row's float at the base
 	 * margin and adds the trees' leaves in tree order; so do we, in the
@@ -118,8 +131,7 @@ static float margin_f(const struct ht_model *m, const float *x)
 	 * depth (a finished walk stays on its leaf), and their leaves added
 	 * in order. */
 	const struct wnode *nodes = m->nodes;
-	float sum = m->base_margin;
-	uint32_t t = 0;
+	HT_ASSERT(t % WALK_GROUP == 0 || t == m->tree_count);
 	for (; t + WALK_GROUP <= m->tree_count; t += WALK_GROUP) {
 		uint32_t i[WALK_GROUP];
 		for (int g = 0; g < WALK_GROUP; g++)
@@ -141,9 +153,81 @@ static float margin_f(const struct ht_model *m, const float *x)
 	return sum;
 }
 
+#ifdef HAVE_VECTOR_WALK
+/*
+ * The same walk, 16 trees to a vector with AVX-512: a step gathers the
+ * 16 nodes' thresholds and info words (the node's second half: info,
+ * then delta above it) and the 16 features they test, and moves each
+ * lane exactly as step() does. Only the walk is vectorised: the leaves
+ * are still added one at a time in tree order, so the margin is the
+ * same float, bit for bit (tests/unit/test_model.c checks it against the
+ * portable walker).
+ */
+__attribute__((target("avx512f"))) static inline __m512i
+vstep(const struct wnode *nodes, __m512i i, const float *x)
+{
+	const __m512i feature_mask = _mm512_set1_epi32(INFO_FEATURE_MASK);
+	const __m512i nan_left = _mm512_set1_epi32(1 << INFO_NAN_LEFT_SHIFT);
+	const __m512i split = _mm512_set1_epi32(1 << INFO_SPLIT_SHIFT);
+	__m512i info = _mm512_i32gather_epi32(i, (const char *)nodes + 4, 8);
+	__m512 value = _mm512_i32gather_ps(i, (const char *)nodes, 8);
+	__m512 v = _mm512_i32gather_ps(_mm512_and_si512(info, feature_mask),
+				       x, 4);
+	__mmask16 ge = _mm512_cmp_ps_mask(v, value, _CMP_GE_OQ);
+	__mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+	__mmask16 left = _mm512_test_epi32_mask(info, nan_left);
+	__mmask16 right = (__mmask16)((ge | (nan & ~left)) &
+				      _mm512_test_epi32_mask(info, split));
+	i = _mm512_add_epi32(i, _mm512_srli_epi32(info, 16));
+	return _mm512_mask_add_epi32(i, right, i, _mm512_set1_epi32(1));
+}
+
+__attribute__((target("avx512f"))) static float
+margin_avx512(const struct ht_model *m, const float *x)
+{
+	const struct wnode *nodes = m->nodes;
+	float sum = m->base_margin;
+	uint32_t t = 0;
+	for (; t + VWALK_GROUP <= m->tree_count; t += VWALK_GROUP) {
+		__m512i a = _mm512_loadu_si512(m->roots + t);
+		__m512i b = _mm512_loadu_si512(m->roots + t + VWALK_LANES);
+		for (unsigned d = m->vgroup_depths[t / VWALK_GROUP]; d > 0; d--) {
+			a = vstep(nodes, a, x);
+			b = vstep(nodes, b, x);
+		}
+		float leaf[VWALK_GROUP];
+		_mm512_storeu_ps(leaf, _mm512_i32gather_ps(a, (const char *)nodes, 8));
+		_mm512_storeu_ps(leaf + VWALK_LANES,
+				 _mm512_i32gather_ps(b, (const char *)nodes, 8));
+		for (int g = 0; g < VWALK_GROUP; g++)
+			sum += leaf[g];
+	}
+	return margin_from(m, x, t, sum);
+}
+#endif
+
+static float margin_f(const struct ht_model *m, const float *x)
+{
+#ifdef HAVE_VECTOR_WALK
+	if (m->vector)
+		return margin_avx512(m, x);
+#endif
+	return margin_from(m, x, 0, m->base_margin);
+}
+
 double ht_model_margin(const struct ht_model *m, const float *x)
 {
 	return margin_f(m, x);
+}
+
+double ht_model_margin_portable(const struct ht_model *m, const float *x)
+{
+	return margin_from(m, x, 0, m->base_margin);
+}
+
+bool ht_model_vector(const struct ht_model *m)
+{
+	return m->vector;
 }
 
 double ht_model_score(const struct ht_model *m, const float *x)
@@ -240,6 +324,7 @@ void ht_model_destroy(struct ht_model *m)
 	free(m->roots);
 	free(m->depths);
 	free(m->group_depths);
+	free(m->vgroup_depths);
 	free(m);
 }
 
@@ -662,13 +747,32 @@ static enum ht_err read_tree(struct reader *r, struct ht_model *m,
 	return HT_OK;
 }
 
+#ifdef HAVE_VECTOR_WALK
+/* Does this CPU have AVX-512 (and the OS save its registers)? */
+static bool walker_vector_ok(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f");
+}
+#endif
+
 static void group_depths(struct ht_model *m)
 {
 	for (uint32_t t = 0; t < m->tree_count; t++) {
 		uint8_t *g = &m->group_depths[t / WALK_GROUP];
+		uint8_t *v = &m->vgroup_depths[t / VWALK_GROUP];
 		if (t % WALK_GROUP == 0 || m->depths[t] > *g)
 			*g = m->depths[t];
+		if (t % VWALK_GROUP == 0 || m->depths[t] > *v)
+			*v = m->depths[t];
 	}
+#ifdef HAVE_VECTOR_WALK
+	/* Gather indices are signed 32-bit: a model file's nodes are far
+	 * fewer (HT_MODEL_FILE_BYTES_MAX / NODE_BYTES). */
+	_Static_assert(HT_MODEL_FILE_BYTES_MAX / NODE_BYTES < INT32_MAX,
+		       "node indices fit a gather's");
+	m->vector = walker_vector_ok();
+#endif
 }
 
 static void scratch_free(struct scratch *s)
@@ -692,10 +796,12 @@ static enum ht_err read_trees(struct reader *r, struct ht_model *m,
 	m->roots = malloc(m->tree_count * sizeof *m->roots);
 	m->depths = malloc(m->tree_count);
 	m->group_depths = malloc(m->tree_count / WALK_GROUP + 1);
+	m->vgroup_depths = malloc(m->tree_count / VWALK_GROUP + 1);
 	s.nodes = malloc(s.cap * sizeof *s.nodes);
 	s.depth1 = malloc(s.cap);
 	s.queue = malloc(s.cap * sizeof *s.queue);
 	if (!m->nodes || !m->roots || !m->depths || !m->group_depths ||
+	    !m->vgroup_depths ||
 	    !s.nodes || !s.depth1 || !s.queue) {
 		scratch_free(&s);
 		return HT_ERR_NOMEM;

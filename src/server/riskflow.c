@@ -325,7 +325,8 @@ enum ht_err riskflow_open(struct server *s)
 			.rules = rf->rules,
 			.block_threshold = o->block_threshold,
 			.review_threshold = o->review_threshold,
-			.state = {.bytes_max = o->state_bytes},
+			.state = {.bytes_max = o->state_bytes,
+				  .populate = true},
 			.blocklist = rf->blocklist,
 			.blocklist_key = rf->block_key,
 		};
@@ -400,16 +401,33 @@ static const char *owner_of(struct server *s, ht_u128 account)
 	return o && *o ? o : "hub";
 }
 
+/* s into out[size], cut to fit (as snprintf "%s" cuts), NUL-terminated. */
+static void copy_cut(char *out, size_t size, const char *s)
+{
+	size_t n = strnlen(s, size - 1);
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
 /* "<owner>:<account id>", or the account id alone when that does not fit
- * a party reference (64 bytes): ids are unique within the hub either way. */
+ * a party reference (64 bytes): ids are unique within the hub either way.
+ * Built with memcpy and ht_u128_dec, not snprintf: it runs twice for every
+ * transfer scored, on the hub thread. */
 static void party_ref(char out[HT_PAYMENT_REF_BYTES], const char *owner,
 		      ht_u128 account)
 {
 	char id[HT_U128_DEC_SIZE];
-	ht_u128_format(account, id);
-	int n = snprintf(out, HT_PAYMENT_REF_BYTES, "%s:%s", owner, id);
-	if (n < 0 || n >= HT_PAYMENT_REF_BYTES)
-		snprintf(out, HT_PAYMENT_REF_BYTES, "%s", id);
+	size_t id_len = ht_u128_dec(id, account);
+	size_t owner_len = strlen(owner);
+	char *p = out;
+	if (owner_len + 1 + id_len < HT_PAYMENT_REF_BYTES) {
+		memcpy(p, owner, owner_len);
+		p += owner_len;
+		*p++ = ':';
+	}
+	HT_ASSERT(id_len < HT_PAYMENT_REF_BYTES);
+	memcpy(p, id, id_len);
+	p[id_len] = '\0';
 }
 
 static void payment_of(struct server *s, const struct ht_transfer *t,
@@ -423,10 +441,10 @@ static void payment_of(struct server *s, const struct ht_transfer *t,
 	const char *cr = owner_of(s, t->credit_account_id);
 	party_ref(p->payer, dr, t->debit_account_id);
 	party_ref(p->payee, cr, t->credit_account_id);
-	snprintf(p->payer_participant, sizeof p->payer_participant, "%s", dr);
-	snprintf(p->payee_participant, sizeof p->payee_participant, "%s", cr);
+	copy_cut(p->payer_participant, sizeof p->payer_participant, dr);
+	copy_cut(p->payee_participant, sizeof p->payee_participant, cr);
 	p->amount = t->amount;
-	snprintf(p->currency, sizeof p->currency, "%s", currency_of(t->ledger));
+	copy_cut(p->currency, sizeof p->currency, currency_of(t->ledger));
 	p->channel = tr && tr->given && tr->channel_given ? tr->channel
 							  : HT_CHANNEL_TRANSFER;
 	if (tr && tr->given) {
@@ -492,9 +510,17 @@ static enum ht_err hold(struct job *j, size_t i, uint32_t timeout_s)
 	return HT_OK;
 }
 
+/* A job's decisions and shadow hits, added to the metrics once per job
+ * rather than with two atomic adds per transfer. */
+struct tally {
+	uint64_t decisions[HT_DECISION__COUNT];
+	uint64_t shadow_hits;
+};
+
 /* Decide transfer i of job j and record it in the history. */
 static enum ht_err screen_one(struct server *s, struct job *j, size_t i,
-			      int64_t ts_ms, uint16_t *refuse)
+			      int64_t ts_ms, uint16_t *refuse,
+			      struct tally *tally)
 {
 	struct riskflow *rf = s->risk;
 	struct job_risk *jr = &j->risk[i];
@@ -531,8 +557,8 @@ static enum ht_err screen_one(struct server *s, struct job *j, size_t i,
 		err = hold(j, i, rf->review_timeout_s);
 		j->held_new++;
 	}
-	atomic_fetch_add(&s->m.risk_decisions[dec], 1);
-	atomic_fetch_add(&s->m.risk_shadow_hits, jr->shadow_count);
+	tally->decisions[dec]++;
+	tally->shadow_hits += jr->shadow_count;
 	return err;
 }
 
@@ -598,15 +624,21 @@ enum ht_err riskflow_screen(struct server *s, struct job *j,
 	int64_t ts_ms = (int64_t)(srv_now_ns() / 1000000u);
 	j->risk_ts_ms = ts_ms;
 	struct idmap seen;
+	struct tally tally = {{0}, 0};
 	enum ht_err err = idmap_init(&seen, n);
 	for (size_t i = 0; !err && i < n; i++) {
 		const struct ht_transfer *t = &j->r.transfers[i];
 		if (t->id == 0 || t->id == HT_U128_MAX || repeat(s, j, i, &seen, &err))
 			continue;
 		if (scored(s, t))
-			err = screen_one(s, j, i, ts_ms, j->refuse);
+			err = screen_one(s, j, i, ts_ms, j->refuse, &tally);
 	}
 	idmap_free(&seen);
+	for (int d = 0; d < HT_DECISION__COUNT; d++)
+		if (tally.decisions[d])
+			atomic_fetch_add(&s->m.risk_decisions[d],
+					 tally.decisions[d]);
+	atomic_fetch_add(&s->m.risk_shadow_hits, tally.shadow_hits);
 	if (err)
 		return err;
 	if (j->screened)
@@ -698,25 +730,26 @@ enum ht_err riskflow_record(struct server *s, struct job *j)
 	struct ht_risk_row *row = malloc(sizeof *row);
 	if (!row)
 		return HT_ERR_NOMEM;
+	/* The row is filled field by field, its texts NUL-terminated (what
+	 * ht_hub_risk_note reads), not cleared whole: it is 1.4 KB. */
+	copy_cut(row->model_version, sizeof row->model_version,
+		 rf->model ? ht_model_version(rf->model) : "");
 	enum ht_err err = HT_OK;
 	for (size_t i = 0; !err && i < j->r.count; i++) {
 		const struct job_risk *jr = &j->risk[i];
 		const struct ht_transfer *t = &j->r.transfers[i];
 		if (!jr->scored || j->leaf[i] == UINT64_MAX)
 			continue; /* no leaf: nothing was stored for it */
-		memset(row, 0, sizeof *row);
 		row->id = t->id;
 		row->debit_account_id = t->debit_account_id;
 		row->credit_account_id = t->credit_account_id;
+		row->leaf = 0;
 		row->time_ms = j->risk_ts_ms;
 		row->score = jr->score;
 		row->decision = jr->decision;
 		row->has_rules = jr->has_rules;
 		row->rules_version = jr->rules_version;
 		reasons_json(j, jr, row->reasons);
-		if (rf->model)
-			snprintf(row->model_version, sizeof row->model_version,
-				 "%s", ht_model_version(rf->model));
 		err = ht_hub_risk_note(s->hub, j->first + j->leaf[i], row);
 	}
 	free(row);

@@ -33,7 +33,7 @@
 #   record    decisions read back (regulator, payee's participant; 404
 #             otherwise), kill -9 and restart: decisions and held
 #             transfers survive, journal verify passes; a schema-2 store
-#             migrates to schema 3;
+#             migrates to schema 4;
 #   journal   `huitong journal verify` passes on the stores.
 # The model is the build's models/default.model (HT_BUILD or the release
 # build beside the source); without one a small model is trained here
@@ -734,10 +734,11 @@ p = run(["journal", "verify", "--data", hub.data], timeout=300)
 check(f"{G}: journal verify passes (every decision on its transfer's leaf)",
       p.returncode == 0, p.stdout[-300:] + p.stderr[-300:])
 
-# a schema-2 store (before risk decisions) opens and migrates to 3
+# a schema-2 store (before risk decisions) opens and migrates to 4
 import sqlite3
 db = sqlite3.connect(os.path.join(hub.data, "huitong.db"))
 db.executescript("DROP TABLE risk_decision; DROP TABLE refusal_index;"
+                 " DROP TABLE risk_block;"
                  " UPDATE meta SET value='2' WHERE key='schema_version';")
 db.commit()
 db.close()
@@ -753,7 +754,7 @@ hub.stop()
 db = sqlite3.connect(os.path.join(hub.data, "huitong.db"))
 ver = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
 db.close()
-check(f"{G}: the migrated store says schema 3", ver and ver[0] == "3", ver)
+check(f"{G}: the migrated store says schema 4", ver and ver[0] == "4", ver)
 p = run(["journal", "verify", "--data", hub.data], timeout=300)
 check(f"{G}: journal verify passes on the migrated store", p.returncode == 0,
       p.stdout[-300:] + p.stderr[-300:])

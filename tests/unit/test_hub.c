@@ -2,8 +2,10 @@
  * test_hub.c — the hub over a real store in a temporary directory: account
  * owners (durable with their accounts, never without), refusal events as
  * journal leaves and the leaf-index bookkeeping hub.h promises the server,
- * and range proofs of the last commit served from memory
- * (ht_hub_prove_range_recent) against the same proofs from the store.
+ * range proofs of the last commit served from memory
+ * (ht_hub_prove_range_recent) against the same proofs from the store, and
+ * risk decisions stored with their leaves (one block per commit, and the
+ * rows of schema 3 still read).
  *
  * Owner: core. Each test makes its own store (huitong init) and removes it.
  * HT_SEED sets the seed of the random ranges (default fixed; printed).
@@ -20,9 +22,11 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "huitong/hub.h"
 #include "huitong/merkle.h"
+#include "store/risk_block.h"
 
 #define T0 1700000000000000000ull /* ns */
 #define S 1000000000ull
@@ -276,13 +280,20 @@ static void expect_leaves(struct ht_hub *hub, const struct ht_event *ev,
 	}
 }
 
+/* Accounts 1 (debits must not exceed credits) and 2, uncommitted. */
+static void two_accounts(struct fx *f)
+{
+	struct ht_account a[2] = {account(1, 156), account(2, 156)};
+	a[0].flags = HT_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS;
+	uint16_t r[2];
+	assert_int_equal(ht_hub_create_accounts(f->hub, a, 2, r), HT_OK);
+}
+
 static void test_refusal_leaves(void **state)
 {
 	struct fx *f = *state;
-	struct ht_account a[2] = {account(1, 156), account(2, 156)};
-	a[0].flags = HT_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS;
 	uint16_t r[8];
-	assert_int_equal(ht_hub_create_accounts(f->hub, a, 2, r), HT_OK);
+	two_accounts(f);
 	struct ht_transfer fund[2] = {xfer(10, 2, 1, 100), xfer(11, 2, 1, 1)};
 	fund[1].flags = HT_TRANSFER_PENDING;
 	fund[1].timeout_s = 1;
@@ -344,6 +355,177 @@ static void test_refusal_leaves(void **state)
 	assert_int_equal(ht_hub_verify(f->dir, problem, sizeof problem, NULL,
 				       NULL),
 			 HT_OK);
+}
+
+/* ---- risk decisions ------------------------------------------------------- */
+
+/* The decision the test notes for transfer id: varied fields. */
+static struct ht_risk_row decision_of(ht_u128 id)
+{
+	struct ht_risk_row r;
+	memset(&r, 0, sizeof r);
+	r.id = id;
+	r.debit_account_id = 1;
+	r.credit_account_id = 2;
+	r.time_ms = 1700000000000 + (int64_t)id;
+	r.score = (double)(id % 97) / 97.0;
+	r.decision = (uint8_t)(id % 3);
+	r.has_rules = id % 4 != 0;
+	r.rules_version = (uint32_t)id % 7;
+	snprintf(r.reasons, sizeof r.reasons, id % 3 ? "[\"r%u\"]" : "[]",
+		 (unsigned)(id % 5));
+	snprintf(r.model_version, sizeof r.model_version, "%s",
+		 id % 11 ? "m-1" : "");
+	return r;
+}
+
+static void expect_decision(struct ht_hub *hub, ht_u128 id)
+{
+	struct ht_risk_row want = decision_of(id), got;
+	assert_int_equal(ht_hub_risk_get(hub, id, &got), HT_OK);
+	assert_true(got.id == id);
+	assert_true(got.debit_account_id == want.debit_account_id);
+	assert_true(got.credit_account_id == want.credit_account_id);
+	assert_true(got.time_ms == want.time_ms);
+	assert_true(got.score == want.score);
+	assert_int_equal(got.decision, want.decision);
+	assert_int_equal(got.has_rules, want.has_rules);
+	assert_int_equal(got.rules_version, want.rules_version);
+	assert_string_equal(got.reasons, want.reasons);
+	assert_string_equal(got.model_version, want.model_version);
+}
+
+/* Transfers first..first+n-1 (every third refused: too large), each with
+ * its decision noted on its event, committed. */
+static void decide_and_commit(struct fx *f, ht_u128 first, size_t n)
+{
+	struct ht_transfer t[64];
+	uint16_t r[64];
+	assert_true(n <= 64);
+	for (size_t i = 0; i < n; i++)
+		t[i] = xfer(first + i, 1, 2, i % 3 == 2 ? 1000000 : 1);
+	assert_int_equal(events_count(f->hub), 0);
+	assert_int_equal(ht_hub_create_transfers(f->hub, t, n, r), HT_OK);
+	assert_int_equal(events_count(f->hub), n);
+	for (size_t i = 0; i < n; i++) {
+		struct ht_risk_row d = decision_of(first + i);
+		assert_int_equal(ht_hub_risk_note(f->hub, i, &d), HT_OK);
+	}
+	struct ht_risk_row again = decision_of(first);
+	assert_int_equal(ht_hub_risk_note(f->hub, 0, &again), HT_ERR_INVALID);
+	struct ht_sth h;
+	commit(f, &h);
+}
+
+struct each_ctx {
+	ht_u128 ids[256];
+	size_t n;
+};
+
+static int collect(void *ctx, const struct ht_risk_row *row)
+{
+	struct each_ctx *c = ctx;
+	assert_true(c->n < 256);
+	c->ids[c->n++] = row->id;
+	return 0;
+}
+
+static void test_risk_decisions(void **state)
+{
+	struct fx *f = *state;
+	uint16_t r[2];
+	two_accounts(f);
+	struct ht_transfer fund = xfer(5, 2, 1, 1000);
+	assert_int_equal(ht_hub_create_transfers(f->hub, &fund, 1, r), HT_OK);
+	struct ht_sth h;
+	commit(f, &h);
+
+	/* A row as schema 3 stored it, for transfer 7: still read. */
+	struct ht_transfer old = xfer(7, 1, 2, 1);
+	assert_int_equal(ht_hub_create_transfers(f->hub, &old, 1, r), HT_OK);
+	commit(f, &h);
+	char path[128];
+	snprintf(path, sizeof path, "%s/huitong.db", f->dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char sql[512];
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO risk_decision VALUES (%llu,"
+		 " x'00000000000000000000000000000007',"
+		 " x'00000000000000000000000000000001',"
+		 " x'00000000000000000000000000000002', 1, 0.5, '[\"v3\"]',"
+		 " NULL, 'm-0', 42)",
+		 (unsigned long long)(h.tree_size - 1));
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	decide_and_commit(f, 100, 40);
+	decide_and_commit(f, 200, 1);
+	decide_and_commit(f, 300, 64);
+	reopen(f);
+	for (ht_u128 id = 100; id < 140; id++)
+		expect_decision(f->hub, id);
+	expect_decision(f->hub, 200);
+	for (ht_u128 id = 300; id < 364; id++)
+		expect_decision(f->hub, id);
+	struct ht_risk_row row;
+	assert_int_equal(ht_hub_risk_get(f->hub, 5, &row), HT_ERR_NOT_FOUND);
+	assert_int_equal(ht_hub_risk_get(f->hub, 999, &row), HT_ERR_NOT_FOUND);
+	assert_int_equal(ht_hub_risk_get(f->hub, 7, &row), HT_OK);
+	assert_string_equal(row.reasons, "[\"v3\"]");
+	assert_true(row.time_ms == 42);
+
+	/* Reviews (decision 1) in leaf order, the schema-3 row first. */
+	struct each_ctx c = {.n = 0};
+	assert_int_equal(ht_hub_risk_each(f->hub, 1 /* review */, collect,
+					  &c), HT_OK);
+	size_t k = 0;
+	assert_true(c.ids[k++] == 7);
+	for (ht_u128 id = 100; id < 364; id++)
+		if ((id < 140 || id == 200 || id >= 300) && id % 3 == 1)
+			assert_true(c.ids[k++] == id);
+	assert_int_equal(c.n, k);
+	c.n = 0;
+	assert_int_equal(ht_hub_risk_each(f->hub, -1, collect, &c), HT_OK);
+	assert_int_equal(c.n, 1 + 40 + 1 + 64);
+}
+
+/* A block read back is checked: every truncation and a bad decision or
+ * text offset is corrupt, never read past. */
+static void test_risk_block_checks(void **state)
+{
+	(void)state;
+	struct ht_store_risk_row rows[3];
+	memset(rows, 0, sizeof rows);
+	for (int i = 0; i < 3; i++) {
+		rows[i].leaf = 10 + (uint64_t)i;
+		rows[i].reasons = i == 1 ? "[\"x\"]" : "[]";
+		rows[i].reasons_len = strlen(rows[i].reasons);
+		rows[i].model_version = "m";
+		rows[i].model_len = 1;
+	}
+	uint8_t b[512];
+	size_t max = risk_block_bytes_max(rows, 3);
+	assert_true(max <= sizeof b);
+	size_t len = risk_block_encode(rows, 3, b);
+	assert_true(len < max); /* "[]" and "m" stored once */
+	uint32_t count, sb;
+	assert_int_equal(risk_block_header(b, len, &count, &sb), HT_OK);
+	assert_int_equal(count, 3);
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_equal(risk_block_header(b, cut, &count, &sb),
+				 HT_ERR_CORRUPT);
+	struct ht_risk_row out;
+	assert_int_equal(risk_block_header(b, len, &count, &sb), HT_OK);
+	assert_int_equal(risk_block_row(b, count, sb, 1, &out), HT_OK);
+	assert_string_equal(out.reasons, "[\"x\"]");
+	assert_string_equal(out.model_version, "m");
+	uint8_t *rec = b + RISK_BLOCK_HEADER_BYTES + RISK_BLOCK_RECORD_BYTES;
+	rec[76] = 3; /* decision */
+	assert_int_equal(risk_block_row(b, count, sb, 1, &out), HT_ERR_CORRUPT);
+	rec[76] = 0;
+	rec[80] = (uint8_t)sb; /* reasons past the strings */
+	assert_int_equal(risk_block_row(b, count, sb, 1, &out), HT_ERR_CORRUPT);
 }
 
 /* ---- range proofs of the last commit ------------------------------------ */
@@ -579,6 +761,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_leaves, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_risk_decisions, setup,
+						teardown),
+		cmocka_unit_test(test_risk_block_checks),
 		cmocka_unit_test_setup_teardown(test_prove_range_recent, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_receipts_of_a_group_commit,

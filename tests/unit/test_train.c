@@ -242,6 +242,10 @@ static void test_train_agrees_with_xgboost(void **state)
 	size_t equal = 0;
 	for (size_t i = 0; i < TEST_ROWS; i++) {
 		ours[i] = ht_model_score(m, d->tX + i * COLS);
+		/* the vector walker (where the CPU has one) is the portable
+		 * one, bit for bit */
+		assert_true(ht_model_margin(m, d->tX + i * COLS) ==
+			    ht_model_margin_portable(m, d->tX + i * COLS));
 		double diff = fabs(ours[i] - (double)xgb[i]);
 		diff_max = diff > diff_max ? diff : diff_max;
 		equal += ours[i] == (double)xgb[i];
