@@ -131,6 +131,9 @@ enum ht_err ht_blocklist_get(const struct ht_blocklist *bl,
 			     struct ht_block_entry *out);
 
 size_t ht_blocklist_count(const struct ht_blocklist *bl);
+/* Entries of one kind (0 for a kind that is not one). */
+size_t ht_blocklist_count_kind(const struct ht_blocklist *bl,
+			       enum ht_block_kind kind);
 
 /* Every entry in the order they were added; stops at the first non-zero
  * return of fn, which it returns. */

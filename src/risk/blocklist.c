@@ -168,6 +168,7 @@ struct ht_blocklist {
 	sqlite3 *db;
 	struct rec *r;
 	size_t n, cap, live;
+	size_t live_kind[KINDS];  /* live entries by kind */
 	uint32_t *index;          /* record position + 1; 0 empty */
 	size_t slots;             /* power of two, at most 2/3 full */
 };
@@ -236,6 +237,7 @@ static enum ht_err put(struct ht_blocklist *bl, const struct ht_block_entry *e)
 		r->e = *e;
 		r->dead = false;
 		bl->live++;
+		bl->live_kind[e->kind]++;
 		return HT_OK;
 	}
 	if (bl->n == bl->cap) {
@@ -249,6 +251,7 @@ static enum ht_err put(struct ht_blocklist *bl, const struct ht_block_entry *e)
 	bl->r[bl->n] = (struct rec){*e, false};
 	bl->index[i] = (uint32_t)(++bl->n);
 	bl->live++;
+	bl->live_kind[e->kind]++;
 	return HT_OK;
 }
 
@@ -460,6 +463,7 @@ enum ht_err ht_blocklist_remove(struct ht_blocklist *bl, enum ht_block_kind kind
 		return HT_ERR_IO;
 	bl->r[bl->index[i] - 1].dead = true;
 	bl->live--;
+	bl->live_kind[kind]--;
 	return HT_OK;
 }
 
@@ -487,6 +491,12 @@ enum ht_err ht_blocklist_get(const struct ht_blocklist *bl,
 size_t ht_blocklist_count(const struct ht_blocklist *bl)
 {
 	return bl->live;
+}
+
+size_t ht_blocklist_count_kind(const struct ht_blocklist *bl,
+			       enum ht_block_kind kind)
+{
+	return ht_block_kind_name(kind) ? bl->live_kind[kind] : 0;
 }
 
 int ht_blocklist_each(const struct ht_blocklist *bl,

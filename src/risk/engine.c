@@ -15,12 +15,13 @@
 
 /* Hashes of recent identifiers: the keyed hash of a party or device is
  * the same every time, and most payments come from parties seen a moment
- * ago. Direct-mapped; a slot is reused by the next identifier that maps
- * to it. */
-#define BCACHE_SLOTS 16384
+ * ago. Two-way set-associative (pairs of slots, the one not used last
+ * replaced on a miss). */
+#define BCACHE_SLOTS 65536
 struct bcache {
 	uint64_t tag;                 /* 0: empty */
 	uint8_t kind, len;
+	bool recent;                  /* the pair's slot used last */
 	char value[HT_PAYMENT_REF_BYTES];
 	uint8_t hash[HT_BLOCK_HASH_BYTES];
 };
@@ -153,10 +154,22 @@ static enum ht_err listed(struct ht_risk_engine *e, enum ht_block_kind kind,
 	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)kind; /* FNV-1a */
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (uint8_t)value[i]) * 0x100000001b3ull;
+	/* FNV-1a leaves the middle bits of similar strings alike (the last
+	 * byte's difference reaches the low and the top bits only): mix */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
 	h |= 1; /* never 0, the empty tag */
-	struct bcache *c = &e->bcache[(h >> 20) & (BCACHE_SLOTS - 1)];
-	if (c->tag != h || c->kind != kind || c->len != len ||
-	    memcmp(c->value, value, len)) {
+	/* two-way: the identifier may be in either slot of its pair; a miss
+	 * replaces the one not used last */
+	struct bcache *pair = &e->bcache[(h >> 20) & (BCACHE_SLOTS - 2)];
+	struct bcache *c = NULL;
+	for (int w = 0; w < 2 && !c; w++)
+		if (pair[w].tag == h && pair[w].kind == kind &&
+		    pair[w].len == len && !memcmp(pair[w].value, value, len))
+			c = &pair[w];
+	if (!c) {
+		c = &pair[pair[0].recent ? 1 : 0];
 		enum ht_err rc = ht_block_hasher_hash(e->hasher, kind, value,
 						      len, c->hash);
 		if (rc) {
@@ -168,6 +181,8 @@ static enum ht_err listed(struct ht_risk_engine *e, enum ht_block_kind kind,
 		c->len = (uint8_t)len;
 		memcpy(c->value, value, len);
 	}
+	pair[0].recent = c == &pair[0];
+	pair[1].recent = c == &pair[1];
 	*out = ht_blocklist_contains(e->blocklist, kind, c->hash);
 	return HT_OK;
 }
@@ -194,6 +209,9 @@ static enum ht_err blocklist_reasons(struct ht_risk_engine *e,
 		return HT_OK;
 	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
 		bool hit;
+		/* no entry of the kind: nothing to hash */
+		if (!ht_blocklist_count_kind(e->blocklist, checks[i].kind))
+			continue;
 		enum ht_err rc = listed(e, checks[i].kind,
 					(const char *)p + checks[i].off, &hit);
 		if (rc)
