@@ -119,6 +119,18 @@ void ht_hmac_sm3_free(struct ht_hmac_sm3 *h);
 enum ht_err ht_hmac_sm3(const struct ht_hmac_sm3 *h, const struct ht_iov *parts,
 			size_t n, uint8_t out[32]);
 
+/*
+ * A 32-byte secret kept in a file of its own as one line of 64 hex digits
+ * (the block-list key, the alias key). With create, a missing file is made
+ * with a random key (mode 0600, O_EXCL so a racing writer's key wins and
+ * is read back, fsync'd, never replaced). HT_ERR_NOT_FOUND when it is
+ * missing and not to be created, HT_ERR_CORRUPT when the file is not 64
+ * hex digits, HT_ERR_IO.
+ */
+#define HT_KEY_FILE_BYTES 32
+enum ht_err ht_key_file_load(const char *path, bool create,
+			     uint8_t key[HT_KEY_FILE_BYTES]);
+
 /* Fill buf with n cryptographically random bytes. */
 enum ht_err ht_random(void *buf, size_t n);
 

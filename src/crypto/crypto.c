@@ -14,10 +14,14 @@
  */
 #include "huitong/crypto.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -774,6 +778,65 @@ enum ht_err ht_random(void *buf, size_t n)
 		p += chunk;
 		n -= chunk;
 	}
+	return HT_OK;
+}
+
+/* ---- key files ------------------------------------------------------ */
+
+static enum ht_err key_file_read(const char *path,
+				 uint8_t key[HT_KEY_FILE_BYTES])
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT ? HT_ERR_NOT_FOUND : HT_ERR_IO;
+	char line[2 * HT_KEY_FILE_BYTES + 4];
+	size_t n = fread(line, 1, sizeof line - 1, f);
+	bool bad = ferror(f);
+	fclose(f);
+	if (bad)
+		return HT_ERR_IO;
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	size_t got = 0;
+	enum ht_err err = n == 2 * HT_KEY_FILE_BYTES &&
+				  !ht_hex_decode(line, n, key, HT_KEY_FILE_BYTES,
+						 &got) &&
+				  got == HT_KEY_FILE_BYTES
+			  ? HT_OK : HT_ERR_CORRUPT;
+	OPENSSL_cleanse(line, sizeof line);
+	return err;
+}
+
+enum ht_err ht_key_file_load(const char *path, bool create,
+			     uint8_t key[HT_KEY_FILE_BYTES])
+{
+	enum ht_err err = key_file_read(path, key);
+	if (err != HT_ERR_NOT_FOUND || !create)
+		return err;
+	uint8_t k[HT_KEY_FILE_BYTES];
+	char hex[2 * HT_KEY_FILE_BYTES + 2];
+	if ((err = ht_random(k, sizeof k)))
+		return err;
+	ht_hex_encode(k, sizeof k, hex);
+	strcat(hex, "\n");
+	/* O_EXCL: never replace a key another process just wrote */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		OPENSSL_cleanse(k, sizeof k);
+		OPENSSL_cleanse(hex, sizeof hex);
+		return errno == EEXIST ? key_file_read(path, key) : HT_ERR_IO;
+	}
+	size_t len = strlen(hex);
+	bool ok = write(fd, hex, len) == (ssize_t)len && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	OPENSSL_cleanse(hex, sizeof hex);
+	if (!ok) {
+		OPENSSL_cleanse(k, sizeof k);
+		unlink(path);
+		return HT_ERR_IO;
+	}
+	memcpy(key, k, sizeof k);
+	OPENSSL_cleanse(k, sizeof k);
 	return HT_OK;
 }
 

@@ -11,15 +11,10 @@
  */
 #include "huitong/blocklist.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "huitong/crypto.h"
 
@@ -102,59 +97,15 @@ enum ht_err ht_block_hash(const uint8_t key[HT_BLOCK_KEY_BYTES],
 
 /* ---- the key file ---------------------------------------------------------- */
 
-static void key_path(const char *dir, char *out, size_t size)
-{
-	snprintf(out, size, "%s/risk.key", dir);
-}
-
-static enum ht_err key_read(const char *path, uint8_t key[HT_BLOCK_KEY_BYTES])
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return errno == ENOENT ? HT_ERR_NOT_FOUND : HT_ERR_IO;
-	char line[2 * HT_BLOCK_KEY_BYTES + 4];
-	size_t n = fread(line, 1, sizeof line - 1, f);
-	bool bad = ferror(f);
-	fclose(f);
-	if (bad)
-		return HT_ERR_IO;
-	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		n--;
-	size_t got = 0;
-	if (n != 2 * HT_BLOCK_KEY_BYTES ||
-	    ht_hex_decode(line, n, key, HT_BLOCK_KEY_BYTES, &got) ||
-	    got != HT_BLOCK_KEY_BYTES)
-		return HT_ERR_CORRUPT;
-	return HT_OK;
-}
+_Static_assert(HT_BLOCK_KEY_BYTES == HT_KEY_FILE_BYTES,
+	       "the block-list key is a key file's");
 
 enum ht_err ht_block_key_load(const char *data_dir, bool create,
 			      uint8_t key[HT_BLOCK_KEY_BYTES])
 {
 	char path[4096];
-	key_path(data_dir, path, sizeof path);
-	enum ht_err err = key_read(path, key);
-	if (err != HT_ERR_NOT_FOUND || !create)
-		return err;
-	uint8_t k[HT_BLOCK_KEY_BYTES];
-	char hex[2 * HT_BLOCK_KEY_BYTES + 2];
-	if ((err = ht_random(k, sizeof k)))
-		return err;
-	ht_hex_encode(k, sizeof k, hex);
-	strcat(hex, "\n");
-	/* O_EXCL: never replace a key another process just wrote */
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? key_read(path, key) : HT_ERR_IO;
-	size_t len = strlen(hex);
-	bool ok = write(fd, hex, len) == (ssize_t)len && fsync(fd) == 0;
-	ok = close(fd) == 0 && ok;
-	if (!ok) {
-		unlink(path);
-		return HT_ERR_IO;
-	}
-	memcpy(key, k, sizeof k);
-	return HT_OK;
+	snprintf(path, sizeof path, "%s/risk.key", data_dir);
+	return ht_key_file_load(path, create, key);
 }
 
 /* ---- the set ------------------------------------------------------------------- */

@@ -10,21 +10,17 @@
  */
 #include "huitong/alias.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "huitong/crypto.h"
 
 #define DOMAIN "huitong-alias-v1"
-#define KEY_BYTES 32
+#define KEY_BYTES HT_KEY_FILE_BYTES
 
 static const char *const kind_names[] = {NULL, "mobile", "email", "national_id",
 					 "merchant_id"};
@@ -266,52 +262,6 @@ static enum ht_err exec(sqlite3 *db, const char *sql)
 								    : HT_ERR_IO;
 }
 
-/* DATA/alias.key: 64 hex digits, made once (mode 0600, O_EXCL). */
-static enum ht_err key_load(const char *dir, uint8_t key[KEY_BYTES])
-{
-	char path[4200], hex[2 * KEY_BYTES + 2];
-	snprintf(path, sizeof path, "%s/alias.key", dir);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		FILE *f = fopen(path, "r");
-		if (f) {
-			size_t n = fread(hex, 1, sizeof hex - 1, f), got = 0;
-			fclose(f);
-			while (n && (hex[n - 1] == '\n' || hex[n - 1] == '\r'))
-				n--;
-			enum ht_err err = n == 2 * KEY_BYTES &&
-						  !ht_hex_decode(hex, n, key, KEY_BYTES,
-								 &got) &&
-						  got == KEY_BYTES
-					  ? HT_OK : HT_ERR_CORRUPT;
-			OPENSSL_cleanse(hex, sizeof hex);
-			return err;
-		}
-		if (errno != ENOENT)
-			return HT_ERR_IO;
-		uint8_t k[KEY_BYTES];
-		enum ht_err err = ht_random(k, sizeof k);
-		if (err)
-			return err;
-		ht_hex_encode(k, sizeof k, hex);
-		OPENSSL_cleanse(k, sizeof k);
-		strcat(hex, "\n");
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST)
-			return HT_ERR_IO;
-		if (fd >= 0) {
-			size_t len = strlen(hex);
-			bool ok = write(fd, hex, len) == (ssize_t)len && !fsync(fd);
-			ok = !close(fd) && ok;
-			if (!ok) {
-				unlink(path);
-				return HT_ERR_IO;
-			}
-		}
-		/* loop: read what is there now (ours or a racing writer's) */
-	}
-	return HT_ERR_IO;
-}
-
 static enum ht_err load(struct ht_alias_dir *d)
 {
 	sqlite3_stmt *st;
@@ -353,7 +303,9 @@ enum ht_err ht_alias_open(const char *data_dir, struct ht_alias_dir **out,
 	if (!d)
 		return HT_ERR_NOMEM;
 	uint8_t key[KEY_BYTES];
-	enum ht_err rc = key_load(data_dir, key);
+	char kpath[4200];
+	snprintf(kpath, sizeof kpath, "%s/alias.key", data_dir);
+	enum ht_err rc = ht_key_file_load(kpath, true, key);
 	if (rc)
 		snprintf(err, err_size, "%s/alias.key: %s", data_dir,
 			 rc == HT_ERR_CORRUPT ? "not 64 hex digits" : ht_strerror(rc));

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "huitong/crypto.h"
 
@@ -39,6 +38,7 @@ struct ht_vault {
 	char dir[4096];
 	sqlite3 *db;
 	uint8_t index_key[KEY_BYTES];
+	struct ht_hmac_sm3 *index_mac;  /* HMAC-SM3 under index_key */
 	uint8_t keys[HT_VAULT_KEYS_MAX][KEY_BYTES]; /* version v at [v - 1] */
 	uint32_t key_count;
 	struct range *ranges;
@@ -315,6 +315,8 @@ enum ht_err ht_vault_open(const char *data_dir, struct ht_vault **out,
 			  " requester TEXT NOT NULL, time_ms INTEGER NOT NULL,"
 			  " result TEXT NOT NULL);");
 	if (!rc)
+		rc = ht_hmac_sm3_new(v->index_key, KEY_BYTES, &v->index_mac);
+	if (!rc)
 		rc = load_ranges(v);
 	if (!rc)
 		rc = prepare(v, &v->st_get,
@@ -367,6 +369,7 @@ void ht_vault_close(struct ht_vault *v)
 	sqlite3_finalize(v->st_log);
 	sqlite3_finalize(v->st_state);
 	sqlite3_close(v->db);
+	ht_hmac_sm3_free(v->index_mac);
 	OPENSSL_cleanse(v->index_key, sizeof v->index_key);
 	OPENSSL_cleanse(v->keys, sizeof v->keys);
 	free(v->ranges);
@@ -465,11 +468,8 @@ enum ht_err ht_vault_range_add(struct ht_vault *v, const char *participant,
 static enum ht_err number_mac(const struct ht_vault *v, const char *s,
 			      size_t len, uint8_t out[MAC_BYTES])
 {
-	size_t n = 0;
-	return EVP_Q_mac(NULL, "HMAC", NULL, "SM3", NULL, v->index_key,
-			 KEY_BYTES, (const unsigned char *)s, len, out, MAC_BYTES,
-			 &n) && n == MAC_BYTES
-		       ? HT_OK : HT_ERR_CRYPTO;
+	struct ht_iov part = {s, len};
+	return ht_hmac_sm3(v->index_mac, &part, 1, out);
 }
 
 /* Does the statement (one blob or text parameter) find a row? */
