@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 
 #include "huitong/crypto.h"
+#include "sqltx.h"
 
 #define DOMAIN "huitong-alias-v1"
 #define KEY_BYTES HT_KEY_FILE_BYTES
@@ -256,11 +257,6 @@ static struct rec *live_rec(const struct ht_alias_dir *d, const uint8_t *h)
 
 /* ---- storage -------------------------------------------------------------------- */
 
-static enum ht_err exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? HT_OK
-								    : HT_ERR_IO;
-}
 
 static enum ht_err load(struct ht_alias_dir *d)
 {
@@ -321,7 +317,7 @@ enum ht_err ht_alias_open(const char *data_dir, struct ht_alias_dir **out,
 					   SQLITE_OPEN_NOMUTEX, NULL))
 		rc = HT_ERR_IO;
 	if (!rc)
-		rc = exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		rc = sqltx_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 				 " PRAGMA busy_timeout=5000;"
 				 " CREATE TABLE IF NOT EXISTS aliases (hash BLOB"
 				 " PRIMARY KEY, kind INTEGER NOT NULL, participant"
@@ -350,37 +346,14 @@ void ht_alias_close(struct ht_alias_dir *d)
 	free(d);
 }
 
-static enum ht_err tx_begin(struct ht_alias_dir *d)
-{
-	return d->batch ? HT_OK : exec(d->db, "BEGIN IMMEDIATE");
-}
-
-static enum ht_err tx_end(struct ht_alias_dir *d, enum ht_err rc)
-{
-	if (d->batch)
-		return rc;
-	if (!rc)
-		rc = exec(d->db, "COMMIT");
-	if (rc)
-		(void)exec(d->db, "ROLLBACK");
-	return rc;
-}
-
 enum ht_err ht_alias_batch_begin(struct ht_alias_dir *d)
 {
-	if (d->batch)
-		return HT_ERR_INVALID;
-	enum ht_err rc = exec(d->db, "BEGIN IMMEDIATE");
-	d->batch = !rc;
-	return rc;
+	return sqltx_batch_begin(d->db, &d->batch);
 }
 
 enum ht_err ht_alias_batch_commit(struct ht_alias_dir *d)
 {
-	if (!d->batch)
-		return HT_ERR_INVALID;
-	d->batch = false;
-	return tx_end(d, HT_OK);
+	return sqltx_batch_commit(d->db, &d->batch);
 }
 
 /* One statement with the row's values (sql's parameters: hash, kind,
@@ -426,12 +399,12 @@ enum ht_err ht_alias_register(struct ht_alias_dir *d, enum ht_alias_kind kind,
 	struct ht_alias_target t = {.updated_ms = now_ms};
 	snprintf(t.participant, sizeof t.participant, "%s", participant);
 	snprintf(t.account, sizeof t.account, "%s", account);
-	rc = tx_begin(d);
+	rc = sqltx_begin(d->db, d->batch);
 	if (!rc)
 		rc = store(d, "INSERT INTO aliases (hash, kind, participant,"
 			      " account, updated_ms) VALUES (?,?,?,?,?)",
 			   h, kind, &t);
-	rc = tx_end(d, rc);
+	rc = sqltx_end(d->db, d->batch, rc);
 	/* stored: now memory (only memory can fail; a reopen reloads it) */
 	return rc ? rc : put(d, h, &t);
 }
@@ -466,12 +439,12 @@ enum ht_err ht_alias_update(struct ht_alias_dir *d, enum ht_alias_kind kind,
 	struct ht_alias_target t = r->t;
 	snprintf(t.account, sizeof t.account, "%s", account);
 	t.updated_ms = now_ms;
-	rc = tx_begin(d);
+	rc = sqltx_begin(d->db, d->batch);
 	if (!rc)
 		rc = store(d, "UPDATE aliases SET kind = ?2, participant = ?3,"
 			      " account = ?4, updated_ms = ?5 WHERE hash = ?1",
 			   h, kind, &t);
-	rc = tx_end(d, rc);
+	rc = sqltx_end(d->db, d->batch, rc);
 	if (!rc)
 		r->t = t;
 	return rc;
@@ -486,10 +459,10 @@ enum ht_err ht_alias_remove(struct ht_alias_dir *d, enum ht_alias_kind kind,
 	enum ht_err rc = owned(d, kind, value, len, participant, h, &r);
 	if (rc)
 		return rc;
-	rc = tx_begin(d);
+	rc = sqltx_begin(d->db, d->batch);
 	if (!rc)
 		rc = store(d, "DELETE FROM aliases WHERE hash = ?", h, kind, NULL);
-	rc = tx_end(d, rc);
+	rc = sqltx_end(d->db, d->batch, rc);
 	if (!rc) {
 		r->dead = true;
 		d->live--;

@@ -17,6 +17,7 @@
 
 #include "huitong/crypto.h"
 #include "huitong/ledger.h"
+#include "sqltx.h"
 
 #define ID_TAG 0x48545357u /* "HTSW" */
 
@@ -50,11 +51,6 @@ const char *ht_liq_verdict_name(enum ht_liq_verdict v)
 	return "unknown";
 }
 
-static enum ht_err exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? HT_OK
-								    : HT_ERR_IO;
-}
 
 enum ht_err ht_liq_open(const char *data_dir, struct ht_hub *hub,
 			struct ht_liq **out, char *err, size_t err_size)
@@ -73,7 +69,7 @@ enum ht_err ht_liq_open(const char *data_dir, struct ht_hub *hub,
 						  SQLITE_OPEN_NOMUTEX, NULL))
 		rc = HT_ERR_IO;
 	if (!rc)
-		rc = exec(l->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		rc = sqltx_exec(l->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 				 " PRAGMA busy_timeout=5000;"
 				 " CREATE TABLE IF NOT EXISTS members (participant"
 				 " TEXT NOT NULL, currency INTEGER NOT NULL, cap"

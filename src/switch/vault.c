@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "huitong/crypto.h"
+#include "sqltx.h"
 
 #define KEY_BYTES 32
 #define MAC_BYTES 32
@@ -232,11 +233,6 @@ static enum ht_err keys_read(struct ht_vault *v, char *err, size_t err_size)
 
 /* ---- open and close ---------------------------------------------------------------- */
 
-static enum ht_err exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? HT_OK
-								    : HT_ERR_IO;
-}
 
 static enum ht_err prepare(struct ht_vault *v, sqlite3_stmt **st, const char *sql)
 {
@@ -296,7 +292,7 @@ enum ht_err ht_vault_open(const char *data_dir, struct ht_vault **out,
 	if (!rc && chmod(path, 0600))
 		rc = HT_ERR_IO;
 	if (!rc)
-		rc = exec(v->db,
+		rc = sqltx_exec(v->db,
 			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 			  " PRAGMA busy_timeout=5000; PRAGMA secure_delete=ON;"
 			  " CREATE TABLE IF NOT EXISTS ranges (prefix TEXT PRIMARY"
@@ -378,37 +374,14 @@ void ht_vault_close(struct ht_vault *v)
 
 /* ---- transactions -------------------------------------------------------------------- */
 
-static enum ht_err tx_begin(struct ht_vault *v)
-{
-	return v->batch ? HT_OK : exec(v->db, "BEGIN IMMEDIATE");
-}
-
-static enum ht_err tx_end(struct ht_vault *v, enum ht_err rc)
-{
-	if (v->batch)
-		return rc;
-	if (!rc)
-		rc = exec(v->db, "COMMIT");
-	if (rc)
-		(void)exec(v->db, "ROLLBACK");
-	return rc;
-}
-
 enum ht_err ht_vault_batch_begin(struct ht_vault *v)
 {
-	if (v->batch)
-		return HT_ERR_INVALID;
-	enum ht_err rc = exec(v->db, "BEGIN IMMEDIATE");
-	v->batch = !rc;
-	return rc;
+	return sqltx_batch_begin(v->db, &v->batch);
 }
 
 enum ht_err ht_vault_batch_commit(struct ht_vault *v)
 {
-	if (!v->batch)
-		return HT_ERR_INVALID;
-	v->batch = false;
-	return tx_end(v, HT_OK);
+	return sqltx_batch_commit(v->db, &v->batch);
 }
 
 /* ---- ranges ---------------------------------------------------------------------------- */
@@ -443,7 +416,7 @@ enum ht_err ht_vault_range_add(struct ht_vault *v, const char *participant,
 	 * checked against it; a token equal to one of them is still never
 	 * issued (the index MAC check in ht_vault_issue) */
 	sqlite3_stmt *st;
-	enum ht_err rc = tx_begin(v);
+	enum ht_err rc = sqltx_begin(v->db, v->batch);
 	if (!rc && sqlite3_prepare_v2(v->db, "INSERT INTO ranges (prefix,"
 					     " participant) VALUES (?, ?)",
 				      -1, &st, NULL) == SQLITE_OK) {
@@ -454,7 +427,7 @@ enum ht_err ht_vault_range_add(struct ht_vault *v, const char *participant,
 	} else if (!rc) {
 		rc = HT_ERR_IO;
 	}
-	rc = tx_end(v, rc);
+	rc = sqltx_end(v->db, v->batch, rc);
 	if (rc)
 		return rc;
 	struct range *r = &v->ranges[v->range_count++];
@@ -571,7 +544,7 @@ enum ht_err ht_vault_issue(struct ht_vault *v, const char *participant,
 				  cand, len, number, len, sealed, sizeof sealed,
 				  &sealed_len);
 	if (!rc)
-		rc = tx_begin(v);
+		rc = sqltx_begin(v->db, v->batch);
 	if (!rc) {
 		sqlite3_stmt *st = v->st_insert;
 		sqlite3_bind_text(st, 1, cand, (int)len, SQLITE_STATIC);
@@ -588,7 +561,7 @@ enum ht_err ht_vault_issue(struct ht_vault *v, const char *participant,
 		rc = sqlite3_step(st) == SQLITE_DONE ? HT_OK : HT_ERR_IO;
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
-		rc = tx_end(v, rc);
+		rc = sqltx_end(v->db, v->batch, rc);
 	}
 	OPENSSL_cleanse(sealed, sizeof sealed);
 	if (!rc)
@@ -732,7 +705,7 @@ enum ht_err ht_vault_detokenize(struct ht_vault *v, const char *token,
 	struct row *r = malloc(sizeof *r);
 	if (!r)
 		return HT_ERR_NOMEM;
-	enum ht_err rc = tx_begin(v);
+	enum ht_err rc = sqltx_begin(v->db, v->batch);
 	enum ht_err got = rc ? rc : row_get(v, token, len, r);
 	if (!rc && got && got != HT_ERR_NOT_FOUND)
 		rc = got;
@@ -756,7 +729,7 @@ enum ht_err ht_vault_detokenize(struct ht_vault *v, const char *token,
 	}
 	if (!rc)
 		rc = log_attempt(v, token, len, u, *why);
-	rc = tx_end(v, rc);
+	rc = sqltx_end(v->db, v->batch, rc);
 	if (rc) {
 		OPENSSL_cleanse(number, HT_TOKEN_DIGITS_MAX + 1);
 		number[0] = '\0';
@@ -778,7 +751,7 @@ enum ht_err ht_vault_set_state(struct ht_vault *v, const char *token,
 	struct row *r = malloc(sizeof *r);
 	if (!r)
 		return HT_ERR_NOMEM;
-	enum ht_err rc = tx_begin(v);
+	enum ht_err rc = sqltx_begin(v->db, v->batch);
 	if (!rc)
 		rc = row_get(v, token, len, r);
 	if (!rc && !router && (!requester || strcmp(requester, r->info.participant)))
@@ -797,7 +770,7 @@ enum ht_err ht_vault_set_state(struct ht_vault *v, const char *token,
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 	}
-	rc = tx_end(v, rc);
+	rc = sqltx_end(v->db, v->batch, rc);
 	OPENSSL_cleanse(r, sizeof *r);
 	free(r);
 	return rc;
@@ -823,7 +796,7 @@ enum ht_err ht_vault_rotate_key(struct ht_vault *v, size_t *resealed)
 		return rc;
 	}
 	sqlite3_stmt *sel = NULL, *upd = NULL;
-	rc = exec(v->db, "BEGIN IMMEDIATE");
+	rc = sqltx_exec(v->db, "BEGIN IMMEDIATE");
 	if (!rc && (sqlite3_prepare_v2(v->db, "SELECT token, key_version, sealed"
 					      " FROM tokens WHERE sealed IS NOT"
 					      " NULL AND key_version != ?",
@@ -870,7 +843,7 @@ enum ht_err ht_vault_rotate_key(struct ht_vault *v, size_t *resealed)
 		rc = HT_ERR_IO;
 	sqlite3_finalize(sel);
 	sqlite3_finalize(upd);
-	rc = tx_end(v, rc);
+	rc = sqltx_end(v->db, v->batch, rc);
 	if (rc)
 		*resealed = 0;
 	return rc;
