@@ -130,3 +130,11 @@ void ht_cli_json_string(FILE *out, const char *s)
 	}
 	fputc('"', out);
 }
+
+int ht_cli_usage_or_help(int argc, char **argv, const char *usage)
+{
+	if (argc >= 2 && !ht_cli_wants_help(argc, argv))
+		return -1;
+	fputs(usage, argc < 2 ? stderr : stdout);
+	return argc < 2 ? 2 : 0;
+}

@@ -41,5 +41,9 @@ void ht_cli_json_string(FILE *out, const char *s);
 
 /* True when argv has --help or -h anywhere. */
 bool ht_cli_wants_help(int argc, char **argv);
+/* For a command with subcommands: no subcommand prints usage to stderr
+ * (returns 2), --help or -h prints it to stdout (returns 0); otherwise -1,
+ * go on. */
+int ht_cli_usage_or_help(int argc, char **argv, const char *usage);
 
 #endif

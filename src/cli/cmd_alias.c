@@ -47,10 +47,9 @@ static int refused(const char *what, enum ht_err err)
 
 int ht_cmd_alias(int argc, char **argv)
 {
-	if (argc < 2 || ht_cli_wants_help(argc, argv)) {
-		fputs(usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
-	}
+	int help = ht_cli_usage_or_help(argc, argv, usage);
+	if (help >= 0)
+		return help;
 	const char *sub = argv[1], *data = NULL, *kind_s = NULL, *value = NULL,
 		   *who = NULL, *account = NULL;
 	static const struct option lo[] = {

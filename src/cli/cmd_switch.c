@@ -39,10 +39,9 @@ static const char usage[] =
 
 int ht_cmd_switch(int argc, char **argv)
 {
-	if (argc < 2 || ht_cli_wants_help(argc, argv)) {
-		fputs(usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
-	}
+	int help = ht_cli_usage_or_help(argc, argv, usage);
+	if (help >= 0)
+		return help;
 	const char *sub = argv[1], *data = NULL, *who = NULL, *amount_s = NULL,
 		   *id_s = NULL, *cur_s = "156";
 	static const struct option lo[] = {

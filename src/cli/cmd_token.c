@@ -307,10 +307,9 @@ static int run(const char *sub, struct ht_vault *v, const struct opts *o)
 
 int ht_cmd_token(int argc, char **argv)
 {
-	if (argc < 2 || ht_cli_wants_help(argc, argv)) {
-		fputs(usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
-	}
+	int help = ht_cli_usage_or_help(argc, argv, usage);
+	if (help >= 0)
+		return help;
 	const char *sub = argv[1];
 	struct opts o = {0};
 	int rc = parse(argc - 1, argv + 1, &o);
