@@ -106,5 +106,7 @@ enum ht_err ht_fail(char *err, size_t err_size, enum ht_err code,
 /* Monotonic and wall clocks in nanoseconds. */
 uint64_t ht_now_monotonic_ns(void);
 uint64_t ht_now_wall_ns(void);
+/* The wall clock in Unix milliseconds (ht_now_wall_ns / 10^6). */
+int64_t ht_now_wall_ms(void);
 
 #endif

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli_util.h"
 #include "commands.h"
@@ -30,13 +29,6 @@ static const char usage[] =
 	"kept only as HMAC-SM3 keyed hashes: a lookup needs the exact value.\n"
 	"Only the registering participant updates or removes. Exit 0 done, 1\n"
 	"refused or not found, 2 usage or failure.\n";
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int refused(const char *what, enum ht_err err)
 {
@@ -117,10 +109,10 @@ int ht_cmd_alias(int argc, char **argv)
 	} else {
 		e = !strcmp(sub, "register")
 			    ? ht_alias_register(d, kind, value, len, who, account,
-						now_ms())
+						ht_now_wall_ms())
 		    : !strcmp(sub, "update")
 			    ? ht_alias_update(d, kind, value, len, who, account,
-					      now_ms())
+					      ht_now_wall_ms())
 			    : ht_alias_remove(d, kind, value, len, who);
 		if (e == HT_ERR_EXISTS)
 			rc = refused("exists", e);

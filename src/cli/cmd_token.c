@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli_util.h"
 #include "commands.h"
@@ -111,13 +110,6 @@ static int parse(int argc, char **argv, struct opts *o)
 		return 2;
 	}
 	return 0;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* "qr,card" into a channel bit set. */
@@ -220,7 +212,7 @@ static int run(const char *sub, struct ht_vault *v, const struct opts *o)
 		snprintf(d.merchant, sizeof d.merchant, "%s",
 			 o->merchant ? o->merchant : "");
 		char tok[HT_TOKEN_DIGITS_MAX + 1];
-		err = ht_vault_issue(v, o->participant, o->number, &d, now_ms(), tok);
+		err = ht_vault_issue(v, o->participant, o->number, &d, ht_now_wall_ms(), tok);
 		if (err == HT_ERR_NOT_FOUND)
 			return ht_cli_fail(CMD, "%s has no token range for a"
 					   " %zu-digit number (token range-add)",
@@ -246,7 +238,7 @@ static int run(const char *sub, struct ht_vault *v, const struct opts *o)
 								  : "operator",
 					 .router = o->router, .channel = ch,
 					 .merchant = o->merchant,
-					 .amount = o->amount, .now_ms = now_ms()};
+					 .amount = o->amount, .now_ms = ht_now_wall_ms()};
 		char num[HT_TOKEN_DIGITS_MAX + 1];
 		enum ht_token_refusal why;
 		err = ht_vault_detokenize(v, o->token, &u, num, &why);

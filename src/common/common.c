@@ -245,3 +245,8 @@ enum ht_err ht_fail(char *err, size_t err_size, enum ht_err code,
 	}
 	return code;
 }
+
+int64_t ht_now_wall_ms(void)
+{
+	return (int64_t)(ht_now_wall_ns() / 1000000u);
+}

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -88,13 +87,6 @@ static void sw_fail(struct sw_answer *a, int status, const char *code,
 	va_end(ap);
 	a->status = status;
 	a->code = code;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The body as a JSON object whose members are all among allowed; NULL
@@ -221,10 +213,10 @@ static void alias_change(struct switchsvc *w, const struct sw_request *q,
 	pthread_rwlock_wrlock(&w->alias_lock);
 	rc = q->route == R_ALIAS_REGISTER
 		     ? ht_alias_register(w->aliases, kind, value, len, q->who,
-					 account, now_ms())
+					 account, ht_now_wall_ms())
 	     : q->route == R_ALIAS_UPDATE
 		     ? ht_alias_update(w->aliases, kind, value, len, q->who,
-				       account, now_ms())
+				       account, ht_now_wall_ms())
 		     : ht_alias_remove(w->aliases, kind, value, len, q->who);
 	pthread_rwlock_unlock(&w->alias_lock);
 	json_decref(v);
@@ -316,7 +308,7 @@ static void token_issue(struct switchsvc *w, const struct sw_request *q,
 	}
 	char tok[HT_TOKEN_DIGITS_MAX + 1];
 	pthread_mutex_lock(&w->vault_lock);
-	enum ht_err rc = ht_vault_issue(w->vault, q->who, number, &d, now_ms(), tok);
+	enum ht_err rc = ht_vault_issue(w->vault, q->who, number, &d, ht_now_wall_ms(), tok);
 	pthread_mutex_unlock(&w->vault_lock);
 	json_decref(v);
 	if (rc == HT_ERR_NOT_FOUND)
@@ -360,7 +352,7 @@ static void token_detokenize(struct switchsvc *w, const struct sw_request *q,
 	struct ht_token_use u = {.requester = q->who,
 				 .router = q->role == HT_PKI_ROLE_OPERATOR,
 				 .channel = ch, .merchant = merchant,
-				 .amount = amount, .now_ms = now_ms()};
+				 .amount = amount, .now_ms = ht_now_wall_ms()};
 	char num[HT_TOKEN_DIGITS_MAX + 1];
 	enum ht_token_refusal why;
 	pthread_mutex_lock(&w->vault_lock);
