@@ -173,6 +173,9 @@ enum ht_result {
 	HT_R_EXCEEDS_DEBITS = 98,
 	/* hub policy: refused by the hub after every ledger check passed */
 	HT_R_RISK_BLOCKED = 100,
+	/* the switch's liquidity policy (serve, POST /v1/payments) */
+	HT_R_NET_DEBIT_CAP_EXCEEDED = 101,
+	HT_R_PARTICIPANT_SUSPENDED = 102,
 	HT_R__MAX = 128
 };
 
@@ -509,6 +512,13 @@ enum ht_pending_state {
 };
 enum ht_pending_state ht_ledger_pending_state(const struct ht_ledger *l,
 					      ht_u128 id);
+
+/* (Added for the switch.) Call fn for every open pending transfer, in the
+ * order they were created, until it returns non-zero: how the hub finds
+ * the payments still awaiting a decision after a restart. */
+void ht_ledger_pending_each(const struct ht_ledger *l,
+			    int (*fn)(void *ctx, const struct ht_transfer *t),
+			    void *ctx);
 
 /* Counts and the last timestamp given out. */
 size_t ht_ledger_account_count(const struct ht_ledger *l);

@@ -37,6 +37,10 @@
 #define HT_LIQ_CODE_SETTLEMENT 9002
 #define HT_LIQ_CODE_FUND 9101       /* transfer codes */
 #define HT_LIQ_CODE_DEFUND 9102
+#define HT_LIQ_CODE_PAYMENT 9201    /* a payment the payee's participant
+				       accepts (credit transfer, push) */
+#define HT_LIQ_CODE_PAYMENT_PULL 9202 /* one the payer's participant
+					 accepts (consumer-presented code) */
 
 enum ht_liq_account {
 	HT_LIQ_POSITION = 1,
@@ -117,5 +121,17 @@ const char *ht_liq_verdict_name(enum ht_liq_verdict v);
 /* May payer prepare a payment of amount in currency now? */
 enum ht_liq_verdict ht_liq_check(struct ht_liq *l, const char *payer,
 				 uint32_t currency, uint64_t amount);
+
+/*
+ * The verdict on a payment of amount from payer to payee in currency, with
+ * `reserved` more already promised by payer in the same batch: 0 to go on,
+ * HT_R_PARTICIPANT_SUSPENDED when either is suspended,
+ * HT_R_NET_DEBIT_CAP_EXCEEDED when payer's position would pass its cap. A
+ * participant that is not set up gets 0: the ledger then answers
+ * debit_account_not_found / credit_account_not_found itself. Hub thread.
+ */
+uint16_t ht_liq_payment_verdict(struct ht_liq *l, const char *payer,
+				const char *payee, uint32_t currency,
+				uint64_t amount, uint64_t reserved);
 
 #endif

@@ -824,6 +824,18 @@ enum ht_pending_state ht_ledger_pending_state(const struct ht_ledger *l,
 	return (enum ht_pending_state)l->pendings[slot].state;
 }
 
+void ht_ledger_pending_each(const struct ht_ledger *l,
+			    int (*fn)(void *ctx, const struct ht_transfer *t),
+			    void *ctx)
+{
+	for (size_t s = 0; s < l->pending_count; s++) {
+		const struct pending *p = &l->pendings[s];
+		if (p->state == HT_PENDING_OPEN &&
+		    fn(ctx, &l->transfers[p->xfer]))
+			return;
+	}
+}
+
 size_t ht_ledger_account_count(const struct ht_ledger *l)
 {
 	return l->account_count;

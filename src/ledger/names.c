@@ -68,6 +68,8 @@ static const char *const result_names[HT_R__MAX] = {
 	[HT_R_EXCEEDS_CREDITS] = "exceeds_credits",
 	[HT_R_EXCEEDS_DEBITS] = "exceeds_debits",
 	[HT_R_RISK_BLOCKED] = "risk_blocked",
+	[HT_R_NET_DEBIT_CAP_EXCEEDED] = "net_debit_cap_exceeded",
+	[HT_R_PARTICIPANT_SUSPENDED] = "participant_suspended",
 };
 
 const char *ht_result_name(int result)

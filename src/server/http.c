@@ -125,6 +125,22 @@ static const struct route routes[] = {
 	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
 	{R_TOKEN_DELETE, "POST", "/v1/tokens/{token}/delete", true,
 	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
+	{R_PAYMENTS_CREATE, "POST", "/v1/payments", true, ROLE_P, "participant",
+	 {NULL}},
+	{R_PAYMENTS_INBOX, "GET", "/v1/payments/inbox", false, ROLE_P,
+	 "participant", {"limit", NULL}},
+	{R_PAYMENTS_DECIDE, "POST", "/v1/payments/decisions", true,
+	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
+	{R_PAYMENT_GET, "GET", "/v1/payments/{id}", false, ROLE_ALL, "all",
+	 {NULL}},
+	{R_PAYMENT_ACCEPT, "POST", "/v1/payments/{id}/accept", true,
+	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
+	{R_PAYMENT_REJECT, "POST", "/v1/payments/{id}/reject", true,
+	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
+	{R_LIQUIDITY, "POST", "/v1/liquidity", true, ROLE_O, "operator",
+	 {NULL}},
+	{R_LIQUIDITY_GET, "GET", "/v1/liquidity/{participant}", false, ROLE_ALL,
+	 "all", {"currency", NULL}},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
@@ -811,6 +827,31 @@ static void block_submit(struct ctx *x, bool remove)
 
 static void answer_json(struct ctx *x, int status, struct evbuffer *b);
 
+/* A payments or liquidity route: read and resolved here (payments.c),
+ * decided on the hub thread. */
+static void payments_submit(struct ctx *x)
+{
+	struct evkeyvalq q;
+	if (!parse_query(x, &q)) {
+		evhttp_clear_headers(&q);
+		return;
+	}
+	struct job *j = job_new(x, JOB_PAY_GET);
+	int status = 0;
+	const char *code = NULL;
+	char msg[256];
+	if (j && !payments_parse(x->s, j, x->body, x->body_len, x->m.param,
+				 x->m.param_len, evhttp_find_header(&q, "limit"),
+				 evhttp_find_header(&q, "currency"), &status,
+				 &code, msg, sizeof msg)) {
+		job_free(j);
+		fail(x, status, code, "%s", msg);
+	} else if (j) {
+		submit(x, j);
+	}
+	evhttp_clear_headers(&q);
+}
+
 /* An alias or token route: handled here, on the worker (switchapi.c). */
 static void do_switch(struct ctx *x)
 {
@@ -1086,6 +1127,15 @@ static void dispatch(struct ctx *x)
 	case R_TOKEN_RESUME:
 	case R_TOKEN_DELETE:
 		return do_switch(x);
+	case R_PAYMENTS_CREATE:
+	case R_PAYMENTS_INBOX:
+	case R_PAYMENTS_DECIDE:
+	case R_PAYMENT_GET:
+	case R_PAYMENT_ACCEPT:
+	case R_PAYMENT_REJECT:
+	case R_LIQUIDITY:
+	case R_LIQUIDITY_GET:
+		return payments_submit(x);
 	default:
 		break;
 	}
@@ -1441,9 +1491,21 @@ void http_complete(struct job *j)
 		job_free(j);
 		return;
 	}
-	if (j->kind == JOB_CREATE_ACCOUNTS || j->kind == JOB_CREATE_TRANSFERS)
+	if (j->kind == JOB_CREATE_ACCOUNTS || j->kind == JOB_CREATE_TRANSFERS) {
 		create_body(j, b);
-	else
+	} else if (j->kind == JOB_PAY_CREATE || j->kind == JOB_PAY_DECIDE) {
+		struct ht_buf pb = {0};
+		j->status = payments_body(j, &pb);
+		if (j->status == 500 || evbuffer_add(b, pb.data, pb.len)) {
+			ht_buf_free(&pb);
+			evbuffer_free(b);
+			error_reply(s, j->conn, j->req, 500, "internal",
+				    "out of memory", &ai);
+			job_free(j);
+			return;
+		}
+		ht_buf_free(&pb);
+	} else
 		evbuffer_add(b, j->body.data, j->body.len);
 	ai.code = "ok";
 	send_body(s, j->conn, j->req, j->status ? j->status : 200,

@@ -32,9 +32,11 @@
 
 static uint64_t job_events(const struct job *j)
 {
-	return j->kind == JOB_CREATE_ACCOUNTS || j->kind == JOB_CREATE_TRANSFERS
-		       ? j->r.count
-		       : 1;
+	if (j->kind == JOB_CREATE_ACCOUNTS || j->kind == JOB_CREATE_TRANSFERS)
+		return j->r.count;
+	if (j->kind == JOB_PAY_CREATE || j->kind == JOB_PAY_DECIDE)
+		return j->pay_n;
+	return 1;
 }
 
 void job_free(struct job *j)
@@ -54,6 +56,8 @@ void job_free(struct job *j)
 	free(j->refuse);
 	free(j->screened);
 	free(j->block);
+	free(j->pay);
+	free(j->liq);
 	free(j);
 }
 
@@ -500,6 +504,11 @@ static void do_read(struct server *s, struct job *j)
 	case JOB_BLOCK_REMOVE:
 		riskflow_block_remove(s, j);
 		break;
+	case JOB_PAY_GET:
+	case JOB_PAY_INBOX:
+	case JOB_LIQ_GET:
+		payments_read(s, j);
+		break;
 	default:
 		job_fail(j, 500, "internal", "not a read");
 	}
@@ -533,7 +542,9 @@ static enum ht_err leaf_note(struct job *j, size_t i, const struct ht_event *ev,
 			 accounts ? NULL : &j->r.transfers[i], j->results[i],
 			 j->leaf_ts[k], &implied);
 	j->leaf_len[k] = 0;
-	if (ht_event_same(&implied, ev))
+	/* a payment's transfer is the hub's own making: always sent */
+	if (ht_event_same(&implied, ev) && j->kind != JOB_PAY_CREATE &&
+	    j->kind != JOB_PAY_DECIDE)
 		return HT_OK;
 	size_t len = 0;
 	enum ht_err err = ht_event_encode(ev, j->leaf_data + k * HT_LEAF_BYTES_MAX,
@@ -546,6 +557,9 @@ static enum ht_err leaf_note(struct job *j, size_t i, const struct ht_event *ev,
  * numbered relative to the commit here (j->first), absolute later. */
 static enum ht_err apply_create(struct server *s, struct job *j)
 {
+	bool pay = j->kind == JOB_PAY_CREATE || j->kind == JOB_PAY_DECIDE;
+	if (pay && payments_build(s, j))
+		return HT_ERR_NOMEM; /* before any event: the group fails */
 	size_t n = j->r.count;
 	j->results = malloc((n + 1) * sizeof *j->results);
 	j->leaf = malloc((n + 1) * sizeof *j->leaf);
@@ -554,7 +568,7 @@ static enum ht_err apply_create(struct server *s, struct job *j)
 		return HT_OK;
 	}
 	if (j->kind == JOB_CREATE_TRANSFERS && !authorize_transfers(s, j))
-		return HT_OK;
+		return HT_OK; /* payments: checked when built */
 	struct ht_ledger *l = ht_hub_ledger(s->hub);
 	struct ht_ledger_changes ch;
 	ht_ledger_changes(l, &ch);
@@ -562,6 +576,8 @@ static enum ht_err apply_create(struct server *s, struct job *j)
 	const struct ht_transfer *in = j->r.transfers;
 	uint16_t *refuse = NULL;
 	enum ht_err err = riskflow_screen(s, j, &in, &refuse);
+	if (!err)
+		err = payments_liquidity(s, j, in, &refuse);
 	if (err) {
 		job_fail(j, 500, "internal", "risk engine: %s", ht_strerror(err));
 		return HT_OK;
@@ -573,8 +589,10 @@ static enum ht_err apply_create(struct server *s, struct job *j)
 							 j->results);
 	if (err == HT_ERR_POISONED || err == HT_ERR_NOMEM)
 		return err;
-	if (!err)
+	if (!err) {
 		riskflow_applied(s, j);
+		payments_applied(s, j);
+	}
 	if (err) {
 		job_fail(j, 400, "invalid_request", "the ledger refused the"
 			 " batch: %s", ht_strerror(err));
@@ -625,7 +643,7 @@ static void process(struct server *s, struct job *batch)
 {
 	bool any_read = false;
 	for (struct job *j = batch; j; j = j->next)
-		if (j->kind != JOB_CREATE_ACCOUNTS && j->kind != JOB_CREATE_TRANSFERS)
+		if (!job_is_create(j))
 			any_read = true;
 	if (any_read) {
 		/* as `ledger apply` does: nothing past its timeout is shown
@@ -636,8 +654,7 @@ static void process(struct server *s, struct job *batch)
 			atomic_store(&s->stopping, true);
 		}
 		for (struct job *j = batch; j; j = j->next)
-			if (j->kind != JOB_CREATE_ACCOUNTS &&
-			    j->kind != JOB_CREATE_TRANSFERS) {
+			if (!job_is_create(j)) {
 				if (err)
 					job_fail(j, 500, "internal",
 						 "the store failed: %s",
@@ -653,9 +670,13 @@ static void process(struct server *s, struct job *batch)
 	HT_ASSERT(ch.events_count == 0); /* the last commit took everything */
 	uint64_t creates = 0;
 	for (struct job *j = batch; !err && j; j = j->next)
-		if (j->kind == JOB_CREATE_ACCOUNTS || j->kind == JOB_CREATE_TRANSFERS) {
+		if (job_is_create(j)) {
 			creates++;
-			if (!j->code)
+			if (j->code)
+				continue;
+			if (j->kind == JOB_LIQ)
+				payments_liq_apply(s, j);
+			else
 				err = apply_create(s, j);
 		}
 	struct ht_sth head = before;
@@ -678,10 +699,17 @@ static void process(struct server *s, struct job *batch)
 	}
 	atomic_store(&s->tree_size, head.tree_size);
 	for (struct job *j = batch; j; j = j->next) {
-		if (j->kind != JOB_CREATE_ACCOUNTS && j->kind != JOB_CREATE_TRANSFERS)
+		if (!job_is_create(j))
 			continue;
 		if (j->code)
 			continue;
+		if (j->kind == JOB_LIQ) {
+			if (err)
+				job_fail(j, 500, "internal", "the store failed"
+					 " (%s): nothing of this request was"
+					 " acknowledged", ht_strerror(err));
+			continue;
+		}
 		if (err) {
 			job_fail(j, 500, "internal",
 				 "the store failed (%s): nothing of this request"

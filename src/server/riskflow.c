@@ -528,6 +528,8 @@ static enum ht_err screen_one(struct server *s, struct job *j, size_t i,
 	struct ht_payment p;
 	struct ht_risk_decision d;
 	payment_of(s, t, j->r.risk ? &j->r.risk[i] : NULL, ts_ms, &p);
+	if (j->kind == JOB_PAY_CREATE)
+		payments_party(j, i, &p);
 	enum ht_err err = ht_risk_engine_decide(rf->engine, &p, &d);
 	if (err)
 		return err;
@@ -615,7 +617,8 @@ enum ht_err riskflow_screen(struct server *s, struct job *j,
 	size_t n = j->r.count;
 	*in = j->r.transfers;
 	*refuse = NULL;
-	if (!s->risk || j->kind != JOB_CREATE_TRANSFERS)
+	if (!s->risk || (j->kind != JOB_CREATE_TRANSFERS &&
+			 j->kind != JOB_PAY_CREATE && j->kind != JOB_PAY_DECIDE))
 		return HT_OK;
 	j->risk = calloc(n ? n : 1, sizeof *j->risk);
 	j->refuse = calloc(n ? n : 1, sizeof *j->refuse);

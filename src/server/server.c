@@ -477,6 +477,8 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 	if (!err)
 		err = switchapi_open(s);
 	if (!err)
+		err = payments_open(s);
+	if (!err)
 		err = hubq_start(s);
 	if (!err) {
 		hub_started = true;
@@ -561,6 +563,7 @@ enum ht_err ht_server_run(const struct ht_server_options *opt)
 			fprintf(stderr, "huitong serve: indexing at exit: %s\n",
 				ht_strerror(e));
 	}
+	payments_close(s);
 	ht_hub_close(s->hub);
 	riskflow_close(s);
 	switchapi_close(s);

@@ -26,6 +26,7 @@
 #include <openssl/ssl.h>
 
 #include "huitong/accesslog.h"
+#include "huitong/alias.h"
 #include "huitong/blocklist.h"
 #include "huitong/hub.h"
 #include "huitong/jsonl.h"
@@ -35,6 +36,7 @@
 #include "huitong/riskeval.h"
 #include "huitong/rules.h"
 #include "huitong/server.h"
+#include "huitong/vault.h"
 
 struct event_base;
 struct event;
@@ -80,6 +82,14 @@ enum route_id {
 	R_TOKEN_SUSPEND,
 	R_TOKEN_RESUME,
 	R_TOKEN_DELETE,
+	R_PAYMENTS_CREATE,
+	R_PAYMENTS_INBOX,
+	R_PAYMENTS_DECIDE,
+	R_PAYMENT_GET,
+	R_PAYMENT_ACCEPT,
+	R_PAYMENT_REJECT,
+	R_LIQUIDITY,
+	R_LIQUIDITY_GET,
 	R__COUNT,
 	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
 };
@@ -140,6 +150,51 @@ enum job_kind {
 	JOB_BLOCK_ADD,      /* shared block list (riskflow.c) */
 	JOB_BLOCK_LIST,
 	JOB_BLOCK_REMOVE,
+	JOB_PAY_CREATE,     /* payments (payments.c): creates */
+	JOB_PAY_DECIDE,
+	JOB_PAY_GET,        /* reads */
+	JOB_PAY_INBOX,
+	JOB_LIQ,            /* operator's liquidity change: a create */
+	JOB_LIQ_GET,        /* a position: a read */
+};
+
+/* One payment of POST /v1/payments as the worker resolved it, or one
+ * decision on a payment (payments.c; docs/switch.md). */
+#define PAY_REF_MAX 32          /* HT_USER_DATA_BYTES_MAX: the reference */
+#define PAY_CLIENT_ID_MAX 64
+#define PAY_BATCH_MAX 1024      /* payments or decisions in one request */
+struct job_payment {
+	char client_id[PAY_CLIENT_ID_MAX + 1];
+	char payer_p[HT_PKI_ID_BYTES_MAX + 1];
+	char payee_p[HT_PKI_ID_BYTES_MAX + 1];
+	char payer_ref[PAY_REF_MAX + 1];
+	char payee_ref[PAY_REF_MAX + 1];
+	ht_u128 id;                 /* the payment: its pending transfer */
+	ht_u128 debit, credit;      /* the two position accounts */
+	uint64_t amount;
+	uint32_t currency;
+	uint32_t timeout_s;
+	bool pull;                  /* consumer-presented: the payer's
+				       participant accepts */
+	bool accept;                /* a decision: accept (post) or reject */
+	struct ht_transfer_risk risk; /* channel, device, ip for scoring */
+	/* refused before the ledger (resolution, authorisation): no transfer */
+	const char *code;
+	int status;
+	char message[160];
+	int32_t xfer;               /* its transfer in j->r, -1: none */
+	uint8_t state;              /* enum pay_state, after the apply */
+	char awaited[HT_PKI_ID_BYTES_MAX + 1]; /* who decides, after it */
+};
+
+/* An operator's liquidity request (POST /v1/liquidity) or a position
+ * read (GET /v1/liquidity/{participant}). */
+struct job_liq {
+	char action[12];            /* setup cap fund defund suspend resume */
+	char participant[HT_PKI_ID_BYTES_MAX + 1];
+	uint32_t currency;
+	uint64_t amount;
+	ht_u128 id;                 /* fund/defund: the transfer id */
 };
 
 /* One block-list entry a participant submits (POST /v1/risk/blocklist):
@@ -225,7 +280,22 @@ struct job {
 	 * the one to remove */
 	struct job_block *block;
 	size_t block_n;
+
+	/* payments (JOB_PAY_*): the payments or decisions, in request order;
+	 * pay_single: the body was one object, not a batch */
+	struct job_payment *pay;
+	size_t pay_n;
+	bool pay_single;
+	struct job_liq *liq;          /* JOB_LIQ, JOB_LIQ_GET */
 };
+
+/* Is j a create: applied in order and answered after the group commit. */
+static inline bool job_is_create(const struct job *j)
+{
+	return j->kind == JOB_CREATE_ACCOUNTS || j->kind == JOB_CREATE_TRANSFERS ||
+	       j->kind == JOB_PAY_CREATE || j->kind == JOB_PAY_DECIDE ||
+	       j->kind == JOB_LIQ;
+}
 
 void job_free(struct job *j);
 /* May j's caller see account's data: operator and regulator always, a
@@ -307,6 +377,7 @@ struct server {
 	struct metrics m;
 	struct riskflow *risk;        /* NULL without --risk (riskflow.c) */
 	struct switchsvc *sw;         /* aliases and tokens (switchapi.c) */
+	struct paysvc *pay;           /* payments, liquidity (payments.c) */
 
 	/* hub thread (hubq.c) */
 	pthread_t hub_thread;
@@ -405,6 +476,21 @@ void switchapi_close(struct server *s);
 void switchapi_handle(struct server *s, const struct sw_request *q,
 		      struct sw_answer *a);
 
+/* For the payment flow, on a worker thread (locks inside): where an alias
+ * points; a token's issuing participant and state (no detokenisation);
+ * the router's detokenisation of a token for use u (domain and state
+ * checked, the use counted and recorded, the number wiped at once):
+ * *why says whether it may be used. */
+enum ht_err switchapi_alias_resolve(struct server *s, enum ht_alias_kind kind,
+				    const char *value, size_t len,
+				    struct ht_alias_target *out);
+enum ht_err switchapi_token_owner(struct server *s, const char *token,
+				  char participant[HT_VAULT_PARTICIPANT_MAX + 1],
+				  enum ht_token_state *state);
+enum ht_err switchapi_token_route(struct server *s, const char *token,
+				  const struct ht_token_use *u,
+				  enum ht_token_refusal *why);
+
 /* Hub thread, between groups: after SIGHUP (s->block_reload) re-read the
  * block list from DATA/risk.db, so entries `huitong risk blocklist add`
  * wrote beside a running hub take effect; a list that cannot be read
@@ -414,6 +500,45 @@ void riskflow_block_poll(struct server *s);
  * answers (hub thread). Errors: HT_ERR_NOMEM. */
 enum ht_err riskflow_row_json(struct server *s, const struct ht_risk_row *r,
 			      struct ht_buf *b);
+
+/* ---- payments.c: the payment flow and liquidity ---------------------------- */
+
+/* Open DATA/switch.db over the hub and find the payments still awaiting a
+ * decision (before the hub thread starts); close. */
+enum ht_err payments_open(struct server *s);
+void payments_close(struct server *s);
+/*
+ * Worker thread: read a payments route's request into job j (its kind
+ * set): parse the body, resolve payer and payee (aliases, tokens, QR and
+ * consumer-presented codes) and fill j->pay or j->liq. False with
+ * *status, *code and msg when the request as a whole is refused.
+ */
+bool payments_parse(struct server *s, struct job *j, const char *body,
+		    size_t body_len, const char *param, size_t param_len,
+		    const char *query_limit, const char *query_currency,
+		    int *status, const char **code, char *msg, size_t size);
+/* Hub thread, in apply_create: turn j->pay into the transfers of j->r
+ * (creates: pending transfers between positions; decisions: posts and
+ * voids, after checking who decides). HT_ERR_NOMEM. */
+enum ht_err payments_build(struct server *s, struct job *j);
+/* Hub thread, after risk: the liquidity verdict of each payment of j into
+ * *refuse (allocated in j->refuse when NULL). HT_ERR_NOMEM. */
+enum ht_err payments_liquidity(struct server *s, struct job *j,
+			       const struct ht_transfer *in, uint16_t **refuse);
+/* Hub thread, after the ledger applied j: each payment's state, the inbox
+ * of those awaiting a decision. */
+void payments_applied(struct server *s, struct job *j);
+/* The party references the risk engine sees for transfer i of a payments
+ * job: "<participant>:<reference>". */
+void payments_party(const struct job *j, size_t i, struct ht_payment *p);
+/* Hub thread: JOB_PAY_GET, JOB_PAY_INBOX, JOB_LIQ_GET into j->body. */
+void payments_read(struct server *s, struct job *j);
+/* Hub thread, with the creates: apply JOB_LIQ (its ledger events join
+ * the group commit) and put its answer in j->body. */
+void payments_liq_apply(struct server *s, struct job *j);
+/* Worker thread: the answer of a committed JOB_PAY_CREATE/DECIDE into b;
+ * its HTTP status. */
+int payments_body(const struct job *j, struct ht_buf *b);
 
 /* ---- http.c ---------------------------------------------------------------- */
 

@@ -478,3 +478,51 @@ void switchapi_handle(struct server *s, const struct sw_request *q,
 	if (!a->status)
 		a->status = 200;
 }
+
+/* ---- for the payment flow (payments.c) -------------------------------------------- */
+
+enum ht_err switchapi_alias_resolve(struct server *s, enum ht_alias_kind kind,
+				    const char *value, size_t len,
+				    struct ht_alias_target *out)
+{
+	struct switchsvc *w = s->sw;
+	if (!w)
+		return HT_ERR_NOT_FOUND;
+	pthread_rwlock_rdlock(&w->alias_lock);
+	enum ht_err rc = ht_alias_lookup(w->aliases, kind, value, len, out);
+	pthread_rwlock_unlock(&w->alias_lock);
+	return rc;
+}
+
+enum ht_err switchapi_token_owner(struct server *s, const char *token,
+				  char participant[HT_VAULT_PARTICIPANT_MAX + 1],
+				  enum ht_token_state *state)
+{
+	struct switchsvc *w = s->sw;
+	struct ht_token_info t;
+	if (!w)
+		return HT_ERR_NOT_FOUND;
+	pthread_mutex_lock(&w->vault_lock);
+	enum ht_err rc = ht_vault_get(w->vault, token, &t);
+	pthread_mutex_unlock(&w->vault_lock);
+	if (!rc) {
+		memcpy(participant, t.participant, sizeof t.participant);
+		*state = t.state;
+	}
+	return rc;
+}
+
+enum ht_err switchapi_token_route(struct server *s, const char *token,
+				  const struct ht_token_use *u,
+				  enum ht_token_refusal *why)
+{
+	struct switchsvc *w = s->sw;
+	char num[HT_TOKEN_DIGITS_MAX + 1];
+	if (!w)
+		return HT_ERR_NOT_FOUND;
+	pthread_mutex_lock(&w->vault_lock);
+	enum ht_err rc = ht_vault_detokenize(w->vault, token, u, num, why);
+	pthread_mutex_unlock(&w->vault_lock);
+	memset(num, 0, sizeof num); /* routing needs the participant only */
+	return rc;
+}

@@ -262,6 +262,25 @@ enum ht_liq_verdict ht_liq_check(struct ht_liq *l, const char *payer,
 	return HT_LIQ_OK;
 }
 
+uint16_t ht_liq_payment_verdict(struct ht_liq *l, const char *payer,
+				const char *payee, uint32_t currency,
+				uint64_t amount, uint64_t reserved)
+{
+	struct ht_liq_position p, q;
+	enum ht_err rc = ht_liq_position(l, payer, currency, &p);
+	if (rc == HT_ERR_LIMIT)
+		return HT_R_NET_DEBIT_CAP_EXCEEDED;
+	if (ht_liq_position(l, payee, currency, &q) == HT_OK && q.suspended)
+		return HT_R_PARTICIPANT_SUSPENDED;
+	if (rc)
+		return HT_R_OK; /* not set up: the ledger's own answer */
+	if (p.suspended)
+		return HT_R_PARTICIPANT_SUSPENDED;
+	if ((__int128)p.net_debit + amount + reserved > (__int128)p.cap)
+		return HT_R_NET_DEBIT_CAP_EXCEEDED;
+	return HT_R_OK;
+}
+
 enum ht_err ht_liq_fund(struct ht_liq *l, const char *participant,
 			uint32_t currency, ht_u128 id, uint64_t amount,
 			bool defund, uint16_t *result)

@@ -748,6 +748,16 @@ static void test_screened(void **state)
 	};
 	const uint16_t refuse[6] = {HT_R_RISK_BLOCKED, 0, HT_R_RISK_BLOCKED,
 				    HT_R_RISK_BLOCKED, 0, HT_R_RISK_BLOCKED};
+	/* the switch's codes burn the same way (payments.c) */
+	const uint16_t policy[2] = {HT_R_NET_DEBIT_CAP_EXCEEDED,
+				    HT_R_PARTICIPANT_SUSPENDED};
+	struct ht_transfer pt[2] = {xfer(20, 1, 3, 1), xfer(21, 1, 3, 1)};
+	uint16_t pr[2];
+	assert_int_equal(ht_ledger_create_transfers_screened(l, pt, 2, policy,
+							     pr), HT_OK);
+	note(pr, 2);
+	EXPECT_ALL(pr, HT_R_NET_DEBIT_CAP_EXCEEDED, HT_R_PARTICIPANT_SUSPENDED);
+	EXPECT(transfer1(l, xfer(20, 1, 3, 1)), HT_R_ID_ALREADY_FAILED);
 	uint16_t r[6];
 	size_t ev0 = changes(l).events_count;
 	assert_int_equal(ht_ledger_create_transfers_screened(l, t, 6, refuse, r),
