@@ -520,6 +520,13 @@ void ht_ledger_pending_each(const struct ht_ledger *l,
 			    int (*fn)(void *ctx, const struct ht_transfer *t),
 			    void *ctx);
 
+/* (Added for the switch's settlement.) Call fn for every committed
+ * transfer with timestamp > after_ts, oldest first (transfers are kept in
+ * timestamp order), until it returns non-zero. */
+void ht_ledger_transfers_after(const struct ht_ledger *l, uint64_t after_ts,
+			       int (*fn)(void *ctx, const struct ht_transfer *t),
+			       void *ctx);
+
 /* Counts and the last timestamp given out. */
 size_t ht_ledger_account_count(const struct ht_ledger *l);
 size_t ht_ledger_transfer_count(const struct ht_ledger *l);

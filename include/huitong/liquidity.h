@@ -16,7 +16,8 @@
  * credits of the position account; a prepare is allowed while the position
  * after it stays within the participant's net debit cap. Cap and
  * suspension live in DATA/switch.db (SQLite, synchronous=FULL), take effect
- * at the next check (no cache to expire), and are durable when the call
+ * at the next check (rows are cached until this handle changes one, the
+ * only writer), and are durable when the call
  * returns. Money only moves through the ledger, so every movement is a
  * journal leaf with its receipt.
  *
@@ -37,6 +38,9 @@
 #define HT_LIQ_CODE_SETTLEMENT 9002
 #define HT_LIQ_CODE_FUND 9101       /* transfer codes */
 #define HT_LIQ_CODE_DEFUND 9102
+#define HT_LIQ_CODE_SETTLE_IN 9103  /* settling a window: a net debtor
+				       pays in (settlement -> position) */
+#define HT_LIQ_CODE_SETTLE_OUT 9104 /* a net creditor is paid out */
 #define HT_LIQ_CODE_PAYMENT 9201    /* a payment the payee's participant
 				       accepts (credit transfer, push) */
 #define HT_LIQ_CODE_PAYMENT_PULL 9202 /* one the payer's participant
@@ -133,5 +137,71 @@ enum ht_liq_verdict ht_liq_check(struct ht_liq *l, const char *payer,
 uint16_t ht_liq_payment_verdict(struct ht_liq *l, const char *payer,
 				const char *payee, uint32_t currency,
 				uint64_t amount, uint64_t reserved);
+
+/* ---- settlement windows (issue 5, item 6) ------------------------------
+ *
+ * A window collects the payments COMMITTED (posted) while it is open:
+ * window 1 opens with the switch; closing window N (at the ledger's last
+ * timestamp) opens N+1 at once, so a closed window takes no more payments
+ * and none falls between two. At close each member's multilateral net
+ * position in the window is computed from the ledger (received - paid over
+ * the window's posted payments; the lines sum to zero per currency) and
+ * stored in DATA/switch.db. Settling books each non-zero net position
+ * against the member's settlement account (a net debtor: settlement ->
+ * position, code 9103; a net creditor: position -> settlement, 9104), with
+ * transfer ids derived from (window, member, currency): a retry answers
+ * `exists`, and a window is settled exactly when every booking is in the
+ * ledger (no second record to disagree with it). Hub thread (or the CLI
+ * as the store's writer).
+ */
+struct ht_settle_line {
+	char participant[HT_LIQ_PARTICIPANT_MAX + 1];
+	uint32_t currency;
+	uint64_t paid, received;    /* posted payments in the window */
+	int64_t net;                /* received - paid: > 0 owed to it */
+	uint32_t payments_out, payments_in;
+	ht_u128 booking;            /* the settling transfer's id (0: none,
+				       net 0) */
+};
+
+enum ht_settle_state {
+	HT_SETTLE_OPEN = 1,         /* "open": lines computed now */
+	HT_SETTLE_CLOSED = 2,       /* "closed" */
+	HT_SETTLE_SETTLED = 3,      /* "settled": every booking is in */
+};
+const char *ht_settle_state_name(enum ht_settle_state s);
+
+struct ht_settle_report {
+	uint64_t window;
+	enum ht_settle_state state;
+	uint64_t opened_ts, closed_ts; /* ledger timestamps (ns); closed 0
+					  while open */
+	size_t count;
+	struct ht_settle_line *lines;  /* by participant, currency */
+};
+void ht_settle_report_free(struct ht_settle_report *r); /* NULL is fine */
+
+/* Close the open window; *out gets its report (state closed). HT_ERR_IO,
+ * HT_ERR_NOMEM, HT_ERR_CORRUPT when the lines do not sum to zero (cannot
+ * happen: every posted payment is one member's debit and another's
+ * credit; checked, nothing stored). */
+enum ht_err ht_liq_window_close(struct ht_liq *l, struct ht_settle_report *out);
+/* The report of window id (0: the open one, computed now):
+ * HT_ERR_NOT_FOUND for a window that does not exist. */
+enum ht_err ht_liq_window_report(struct ht_liq *l, uint64_t id,
+				 struct ht_settle_report *out);
+/* Book closed window id's net positions (those not booked yet); *booked
+ * gets how many transfers this call made. HT_ERR_NOT_FOUND; HT_ERR_INVALID
+ * for the open window; ledger errors; HT_ERR_CORRUPT when the ledger
+ * refuses a booking (*result its code). */
+enum ht_err ht_liq_window_settle(struct ht_liq *l, uint64_t id, size_t *booked,
+				 uint16_t *result);
+/* The report as JSON (one object, no newline) or CSV (a header line and
+ * one line per member). */
+struct ht_buf;
+enum ht_err ht_settle_report_json(const struct ht_settle_report *r,
+				  struct ht_buf *b);
+enum ht_err ht_settle_report_csv(const struct ht_settle_report *r,
+				 struct ht_buf *b);
 
 #endif

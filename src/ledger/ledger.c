@@ -836,6 +836,23 @@ void ht_ledger_pending_each(const struct ht_ledger *l,
 	}
 }
 
+void ht_ledger_transfers_after(const struct ht_ledger *l, uint64_t after_ts,
+			       int (*fn)(void *ctx, const struct ht_transfer *t),
+			       void *ctx)
+{
+	size_t lo = 0, hi = l->transfer_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->transfers[mid].timestamp <= after_ts)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < l->transfer_count; i++)
+		if (fn(ctx, &l->transfers[i]))
+			return;
+}
+
 size_t ht_ledger_account_count(const struct ht_ledger *l)
 {
 	return l->account_count;

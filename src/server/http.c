@@ -128,7 +128,7 @@ static const struct route routes[] = {
 	{R_PAYMENTS_CREATE, "POST", "/v1/payments", true, ROLE_P, "participant",
 	 {NULL}},
 	{R_PAYMENTS_INBOX, "GET", "/v1/payments/inbox", false, ROLE_P,
-	 "participant", {"limit", NULL}},
+	 "participant", {"limit", "wait_ms", NULL}},
 	{R_PAYMENTS_DECIDE, "POST", "/v1/payments/decisions", true,
 	 ROLE_P | ROLE_O, "participant,operator", {NULL}},
 	{R_PAYMENT_GET, "GET", "/v1/payments/{id}", false, ROLE_ALL, "all",
@@ -141,6 +141,12 @@ static const struct route routes[] = {
 	 {NULL}},
 	{R_LIQUIDITY_GET, "GET", "/v1/liquidity/{participant}", false, ROLE_ALL,
 	 "all", {"currency", NULL}},
+	{R_SETTLE_CLOSE, "POST", "/v1/settlement/close", true, ROLE_O,
+	 "operator", {NULL}},
+	{R_SETTLE_GET, "GET", "/v1/settlement/windows/{id}", false, ROLE_ALL,
+	 "all", {"format", NULL}},
+	{R_SETTLE_SETTLE, "POST", "/v1/settlement/windows/{id}/settle", true,
+	 ROLE_O, "operator", {NULL}},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
@@ -842,7 +848,9 @@ static void payments_submit(struct ctx *x)
 	char msg[256];
 	if (j && !payments_parse(x->s, j, x->body, x->body_len, x->m.param,
 				 x->m.param_len, evhttp_find_header(&q, "limit"),
-				 evhttp_find_header(&q, "currency"), &status,
+				 evhttp_find_header(&q, "currency"),
+				 evhttp_find_header(&q, "wait_ms"),
+				 evhttp_find_header(&q, "format"), &status,
 				 &code, msg, sizeof msg)) {
 		job_free(j);
 		fail(x, status, code, "%s", msg);
@@ -1135,6 +1143,9 @@ static void dispatch(struct ctx *x)
 	case R_PAYMENT_REJECT:
 	case R_LIQUIDITY:
 	case R_LIQUIDITY_GET:
+	case R_SETTLE_CLOSE:
+	case R_SETTLE_GET:
+	case R_SETTLE_SETTLE:
 		return payments_submit(x);
 	default:
 		break;
@@ -1509,7 +1520,7 @@ void http_complete(struct job *j)
 		evbuffer_add(b, j->body.data, j->body.len);
 	ai.code = "ok";
 	send_body(s, j->conn, j->req, j->status ? j->status : 200,
-		  "application/json", b, &ai);
+		  j->ctype ? j->ctype : "application/json", b, &ai);
 	evbuffer_free(b);
 	job_free(j);
 }

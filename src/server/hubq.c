@@ -507,6 +507,8 @@ static void do_read(struct server *s, struct job *j)
 	case JOB_PAY_GET:
 	case JOB_PAY_INBOX:
 	case JOB_LIQ_GET:
+	case JOB_SETTLE_CLOSE:
+	case JOB_SETTLE_GET:
 		payments_read(s, j);
 		break;
 	default:
@@ -639,9 +641,34 @@ static enum ht_err apply_create(struct server *s, struct job *j)
 	return riskflow_record(s, j);
 }
 
-static void process(struct server *s, struct job *batch)
+void hubq_answer(struct job *j)
+{
+	answer(j);
+}
+
+/* Answer the reads of *batchp now and take them out of it: they saw the
+ * committed state, so they need not wait for this group's commit. A
+ * parked one (a long poll of the payments inbox) is taken out unanswered:
+ * payments.c answers it later. */
+static void answer_reads(struct job **batchp)
+{
+	struct job **pp = batchp;
+	while (*pp) {
+		struct job *j = *pp;
+		if (job_is_create(j)) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (!j->parked)
+			answer(j);
+	}
+}
+
+static void process(struct server *s, struct job **batchp)
 {
 	bool any_read = false;
+	struct job *batch = *batchp;
 	for (struct job *j = batch; j; j = j->next)
 		if (!job_is_create(j))
 			any_read = true;
@@ -662,6 +689,8 @@ static void process(struct server *s, struct job *batch)
 				else
 					do_read(s, j);
 			}
+		answer_reads(batchp);
+		batch = *batchp;
 	}
 	struct ht_sth before;
 	enum ht_err err = ht_hub_head(s->hub, &before);
@@ -744,16 +773,31 @@ static void *hub_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&s->q_lock);
 		while (!s->q_head && !s->q_stop) {
+			/* a second, or until the first long poll is due */
+			uint64_t wait_ns = 1000000000u;
+			uint64_t due = payments_next_due_ns(s);
+			if (due) {
+				uint64_t now = srv_now_ns();
+				wait_ns = due <= now ? 0 : due - now < wait_ns
+							       ? due - now : wait_ns;
+			}
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&s->q_cond, &s->q_lock, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + wait_ns;
+			ts.tv_sec += (time_t)(ns / 1000000000u);
+			ts.tv_nsec = (long)(ns % 1000000000u);
+			if (wait_ns)
+				pthread_cond_timedwait(&s->q_cond, &s->q_lock, &ts);
 			if (!s->q_head && !s->hub_failed &&
 			    srv_now_ns() - last_expire >= 1000000000u)
+				break;
+			due = payments_next_due_ns(s);
+			if (!s->q_head && due && due <= srv_now_ns())
 				break;
 		}
 		if (!s->q_head && s->q_stop) {
 			pthread_mutex_unlock(&s->q_lock);
+			payments_wake(s, true);
 			break;
 		}
 		struct job *batch = NULL, **tail = &batch;
@@ -778,6 +822,12 @@ static void *hub_main(void *arg)
 		atomic_store(&s->queue_depth, s->q_jobs);
 		pthread_mutex_unlock(&s->q_lock);
 		riskflow_block_poll(s);
+		if (!batch && payments_next_due_ns(s) &&
+		    payments_next_due_ns(s) <= srv_now_ns() &&
+		    srv_now_ns() - last_expire < 1000000000u) {
+			payments_wake(s, false); /* a long poll is due */
+			continue;
+		}
 		if (!batch) {
 			/* idle a second: expire due pending transfers */
 			last_expire = srv_now_ns();
@@ -794,13 +844,14 @@ static void *hub_main(void *arg)
 				job_fail(j, 503, "shutting_down",
 					 "the hub stopped after a store failure");
 		} else {
-			process(s, batch);
+			process(s, &batch);
 		}
 		while (batch) {
 			struct job *next = batch->next;
 			answer(batch);
 			batch = next;
 		}
+		payments_wake(s, false);
 	}
 	return NULL;
 }

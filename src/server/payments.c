@@ -48,6 +48,7 @@
 #define TIMEOUT_MAX_S 3600
 #define INBOX_DEFAULT 100
 #define INBOX_MAX 1000
+#define INBOX_WAIT_MAX_MS 30000
 #define HUB_GUI "cn.huitong" /* our merchant account template's 00 */
 
 enum pay_state {
@@ -84,6 +85,9 @@ struct paysvc {
 	struct ht_liq *liq;
 	struct inbox_item *items;
 	size_t n, cap;
+	struct job *parked;         /* long polls waiting, oldest first */
+	bool fresh;                 /* payments entered the inbox since the
+				       parked ones were last looked at */
 };
 
 /* src into dst[size], cut to fit (callers checked the lengths that
@@ -839,6 +843,7 @@ static bool liq_body(struct rd *r, json_t *v, struct job_liq *q)
 bool payments_parse(struct server *s, struct job *j, const char *body,
 		    size_t body_len, const char *param, size_t param_len,
 		    const char *query_limit, const char *query_currency,
+		    const char *query_wait, const char *query_format,
 		    int *status, const char **code, char *msg, size_t size)
 {
 	struct rd r = {s, j, status, code, msg, size};
@@ -856,6 +861,11 @@ bool payments_parse(struct server *s, struct job *j, const char *body,
 					  "limit: 1..%d", INBOX_MAX);
 		if (query_limit)
 			j->a = v;
+		if (query_wait && (ht_u64_parse(query_wait, strlen(query_wait),
+						&v) || v > INBOX_WAIT_MAX_MS))
+			return refuse_req(&r, 400, "invalid_request",
+					  "wait_ms: 0..%d", INBOX_WAIT_MAX_MS);
+		j->b = query_wait ? v : 0;
 		return true;
 	case R_LIQUIDITY_GET:
 		j->kind = JOB_LIQ_GET;
@@ -874,6 +884,35 @@ bool payments_parse(struct server *s, struct job *j, const char *body,
 					  "currency: 1..999");
 		if (query_currency)
 			j->liq->currency = (uint32_t)v;
+		return true;
+	case R_SETTLE_GET:
+	case R_SETTLE_SETTLE:
+		if (!(j->liq = calloc(1, sizeof *j->liq)))
+			return refuse_req(&r, 500, "internal", "out of memory");
+		if (param_len == 0 || param_len > 19 ||
+		    ht_u64_parse(param, param_len, &j->liq->window))
+			return refuse_req(&r, 400, "invalid_request", "window: a"
+					  " decimal number (0: the open one)");
+		if (j->route == R_SETTLE_SETTLE) {
+			j->kind = JOB_LIQ;
+			snprintf(j->liq->action, sizeof j->liq->action, "settle");
+			if (body_len && (body_len != 2 || memcmp(body, "{}", 2)))
+				return refuse_req(&r, 400, "invalid_request",
+						  "body: {} or nothing");
+			return true;
+		}
+		j->kind = JOB_SETTLE_GET;
+		if (query_format && strcmp(query_format, "json") &&
+		    strcmp(query_format, "csv"))
+			return refuse_req(&r, 400, "invalid_request", "format:"
+					  " json or csv");
+		j->liq->csv = query_format && !strcmp(query_format, "csv");
+		return true;
+	case R_SETTLE_CLOSE:
+		j->kind = JOB_SETTLE_CLOSE;
+		if (body_len && (body_len != 2 || memcmp(body, "{}", 2)))
+			return refuse_req(&r, 400, "invalid_request",
+					  "body: {} or nothing");
 		return true;
 	default:
 		break;
@@ -1096,6 +1135,8 @@ void payments_applied(struct server *s, struct job *j)
 			continue;
 		snprintf(p->awaited, sizeof p->awaited, "%s",
 			 p->pull ? p->payer_p : p->payee_p);
+		if (j->results[p->xfer] == HT_R_OK)
+			s->pay->fresh = true;
 		if (j->results[p->xfer] == HT_R_OK &&
 		    inbox_add(s->pay, p->id, p->awaited))
 			fprintf(stderr, "huitong serve: the payments inbox is"
@@ -1185,7 +1226,9 @@ static void read_status(struct server *s, struct job *j)
 	}
 }
 
-static void read_inbox(struct server *s, struct job *j)
+/* The inbox into j->body; when it shows nothing and j may wait (wait_ms),
+ * park j instead (true). */
+static bool read_inbox(struct server *s, struct job *j, bool may_park)
 {
 	struct paysvc *p = s->pay;
 	struct ht_ledger *l = ht_hub_ledger(s->hub);
@@ -1210,6 +1253,17 @@ static void read_inbox(struct server *s, struct job *j)
 					   &j->body);
 	}
 	p->n = keep;
+	if (!err && !shown && !more && may_park && j->b &&
+	    !atomic_load(&s->stopping)) {
+		j->parked = true;
+		j->body.len = 0;
+		j->park_next = NULL;
+		struct job **tail = &p->parked;
+		while (*tail)
+			tail = &(*tail)->park_next;
+		*tail = j;
+		return true;
+	}
 	if (!err)
 		err = ht_buf_printf(&j->body, "],\"more\":%s}\n",
 				    more ? "true" : "false");
@@ -1217,6 +1271,55 @@ static void read_inbox(struct server *s, struct job *j)
 		j->status = 500;
 		j->code = "internal";
 		snprintf(j->message, sizeof j->message, "out of memory");
+	}
+	return false;
+}
+
+static uint64_t due_of(const struct job *j)
+{
+	return j->t_start_ns + j->b * 1000000u;
+}
+
+uint64_t payments_next_due_ns(struct server *s)
+{
+	uint64_t due = 0;
+	if (s->pay && s->pay->parked && atomic_load(&s->stopping))
+		return 1; /* stopping: answer every long poll now */
+	for (const struct job *j = s->pay ? s->pay->parked : NULL; j;
+	     j = j->park_next)
+		if (!due || due_of(j) < due)
+			due = due_of(j);
+	return due;
+}
+
+void payments_wake(struct server *s, bool all)
+{
+	struct paysvc *p = s->pay;
+	if (!p || !p->parked)
+		return;
+	uint64_t now = srv_now_ns();
+	all = all || atomic_load(&s->stopping);
+	bool fresh = p->fresh;
+	p->fresh = false;
+	struct job *list = p->parked;
+	p->parked = NULL;
+	while (list) {
+		struct job *j = list;
+		list = j->park_next;
+		j->park_next = NULL;
+		j->parked = false;
+		bool due = all || due_of(j) <= now;
+		if (!due && !fresh) {
+			/* nothing new: back in line, in order */
+			struct job **tail = &p->parked;
+			while (*tail)
+				tail = &(*tail)->park_next;
+			*tail = j;
+			j->parked = true;
+			continue;
+		}
+		if (!read_inbox(s, j, !due))
+			hubq_answer(j);
 	}
 }
 
@@ -1269,13 +1372,55 @@ static void liq_get(struct server *s, struct job *j)
 	j->body.len = 0;
 }
 
+static void settle_read(struct server *s, struct job *j)
+{
+	struct ht_settle_report r;
+	bool close = j->kind == JOB_SETTLE_CLOSE;
+	enum ht_err err = close ? ht_liq_window_close(s->pay->liq, &r)
+				: ht_liq_window_report(s->pay->liq,
+						       j->liq->window, &r);
+	if (err == HT_ERR_NOT_FOUND) {
+		j->status = 404;
+		j->code = "not_found";
+		snprintf(j->message, sizeof j->message, "no settlement window"
+			 " %llu", (unsigned long long)j->liq->window);
+		return;
+	}
+	if (!err && !close && !j->all_access) {
+		/* a participant sees its own lines */
+		size_t keep = 0;
+		for (size_t i = 0; i < r.count; i++)
+			if (!strcmp(r.lines[i].participant, j->who))
+				r.lines[keep++] = r.lines[i];
+		r.count = keep;
+	}
+	if (!err)
+		err = !close && j->liq->csv ? ht_settle_report_csv(&r, &j->body)
+					    : ht_settle_report_json(&r, &j->body);
+	if (!err && !(!close && j->liq->csv))
+		err = ht_buf_append(&j->body, "\n", 1);
+	if (!err && !close && j->liq->csv)
+		j->ctype = "text/csv; charset=utf-8";
+	ht_settle_report_free(&r);
+	if (err) {
+		j->status = 500;
+		j->code = "internal";
+		snprintf(j->message, sizeof j->message, "settlement: %s",
+			 ht_strerror(err));
+	}
+}
+
 void payments_read(struct server *s, struct job *j)
 {
 	switch (j->kind) {
+	case JOB_SETTLE_CLOSE:
+	case JOB_SETTLE_GET:
+		return settle_read(s, j);
 	case JOB_PAY_GET:
 		return read_status(s, j);
 	case JOB_PAY_INBOX:
-		return read_inbox(s, j);
+		(void)read_inbox(s, j, true);
+		return;
 	case JOB_LIQ_GET:
 		return liq_get(s, j);
 	default:
@@ -1292,6 +1437,46 @@ void payments_liq_apply(struct server *s, struct job *j)
 	uint16_t result = HT_R_OK;
 	enum ht_err rc;
 	const char *a = q->action;
+	size_t booked = 0;
+	if (!strcmp(a, "settle")) {
+		rc = ht_liq_window_settle(l, q->window, &booked, &result);
+		if (rc == HT_ERR_INVALID || rc == HT_ERR_NOT_FOUND) {
+			j->status = rc == HT_ERR_INVALID ? 409 : 404;
+			j->code = rc == HT_ERR_INVALID ? "invalid_state" : "not_found";
+			snprintf(j->message, sizeof j->message, rc == HT_ERR_INVALID
+				 ? "window %llu is open: close it first"
+				 : "no settlement window %llu",
+				 (unsigned long long)q->window);
+			return;
+		}
+		if (rc) {
+			j->status = 500;
+			j->code = "internal";
+			snprintf(j->message, sizeof j->message, "settling: %s%s%s",
+				 ht_strerror(rc), result ? ": the ledger said " : "",
+				 result ? ht_result_name(result) : "");
+			return;
+		}
+		struct ht_settle_report r;
+		rc = ht_liq_window_report(l, q->window, &r);
+		/* the bookings are applied, not yet committed: the report
+		 * reads them from memory, settled */
+		enum ht_err err = rc ? rc : ht_buf_printf(&j->body, "{\"booked\":"
+							  "%zu,\"window\":", booked);
+		if (!err)
+			err = ht_settle_report_json(&r, &j->body);
+		if (!err)
+			err = ht_buf_append(&j->body, "}\n", 2);
+		if (!rc)
+			ht_settle_report_free(&r);
+		j->status = err ? 500 : 200;
+		if (err) {
+			j->code = "internal";
+			snprintf(j->message, sizeof j->message, "%s",
+				 ht_strerror(err));
+		}
+		return;
+	}
 	if (!strcmp(a, "setup"))
 		rc = ht_liq_setup(l, q->participant, q->currency);
 	else if (!strcmp(a, "cap"))

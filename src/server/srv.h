@@ -90,6 +90,9 @@ enum route_id {
 	R_PAYMENT_REJECT,
 	R_LIQUIDITY,
 	R_LIQUIDITY_GET,
+	R_SETTLE_CLOSE,
+	R_SETTLE_GET,
+	R_SETTLE_SETTLE,
 	R__COUNT,
 	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
 };
@@ -156,6 +159,9 @@ enum job_kind {
 	JOB_PAY_INBOX,
 	JOB_LIQ,            /* operator's liquidity change: a create */
 	JOB_LIQ_GET,        /* a position: a read */
+	JOB_SETTLE_CLOSE,   /* close the open window: a read (it sees the
+			       committed ledger; writes DATA/switch.db) */
+	JOB_SETTLE_GET,     /* a window's report: a read */
 };
 
 /* One payment of POST /v1/payments as the worker resolved it, or one
@@ -195,6 +201,8 @@ struct job_liq {
 	uint32_t currency;
 	uint64_t amount;
 	ht_u128 id;                 /* fund/defund: the transfer id */
+	uint64_t window;            /* settle, report: the window (0: open) */
+	bool csv;                   /* report as text/csv */
 };
 
 /* One block-list entry a participant submits (POST /v1/risk/blocklist):
@@ -287,6 +295,12 @@ struct job {
 	size_t pay_n;
 	bool pay_single;
 	struct job_liq *liq;          /* JOB_LIQ, JOB_LIQ_GET */
+	const char *ctype;            /* the answer's content type when not
+					 application/json */
+	bool parked;                  /* a long poll the hub thread holds
+					 (payments.c answers it) */
+	struct job *park_next;        /* the parked list's link (not next:
+					 the job may still be in a batch) */
 };
 
 /* Is j a create: applied in order and answered after the group commit. */
@@ -298,6 +312,8 @@ static inline bool job_is_create(const struct job *j)
 }
 
 void job_free(struct job *j);
+/* Hand a job the hub thread finished back to its worker (hub thread). */
+void hubq_answer(struct job *j);
 /* May j's caller see account's data: operator and regulator always, a
  * participant for accounts it owns (hub thread). */
 bool hubq_owns(struct server *s, const struct job *j, ht_u128 account);
@@ -516,6 +532,7 @@ void payments_close(struct server *s);
 bool payments_parse(struct server *s, struct job *j, const char *body,
 		    size_t body_len, const char *param, size_t param_len,
 		    const char *query_limit, const char *query_currency,
+		    const char *query_wait, const char *query_format,
 		    int *status, const char **code, char *msg, size_t size);
 /* Hub thread, in apply_create: turn j->pay into the transfers of j->r
  * (creates: pending transfers between positions; decisions: posts and
@@ -533,6 +550,11 @@ void payments_applied(struct server *s, struct job *j);
 void payments_party(const struct job *j, size_t i, struct ht_payment *p);
 /* Hub thread: JOB_PAY_GET, JOB_PAY_INBOX, JOB_LIQ_GET into j->body. */
 void payments_read(struct server *s, struct job *j);
+/* Hub thread: answer the parked long polls of the inbox that now have
+ * payments to show, or whose wait is over (all of them when `all`: the
+ * hub is stopping); when the next one is due (0: none parked). */
+void payments_wake(struct server *s, bool all);
+uint64_t payments_next_due_ns(struct server *s);
 /* Hub thread, with the creates: apply JOB_LIQ (its ledger events join
  * the group commit) and put its answer in j->body. */
 void payments_liq_apply(struct server *s, struct job *j);

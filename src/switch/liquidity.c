@@ -16,15 +16,33 @@
 #include <string.h>
 
 #include "huitong/crypto.h"
+#include "huitong/jsonl.h"
 #include "huitong/ledger.h"
 #include "sqltx.h"
 
 #define ID_TAG 0x48545357u /* "HTSW" */
 
+/* A member row as last read, or known missing: the switch's payments
+ * check two per payment on the hub thread, and this handle is the only
+ * writer of DATA/switch.db (the store's writer lock keeps the CLI away
+ * while a hub runs), so a row changes only through run(), which empties
+ * the cache: a new cap or a suspension is still in force at the next
+ * check. */
+#define CACHE_SLOTS 256
+struct cached {
+	bool valid;
+	enum ht_err rc;
+	uint32_t currency;
+	uint64_t cap;
+	bool suspended;
+	char participant[HT_LIQ_PARTICIPANT_MAX + 1];
+};
+
 struct ht_liq {
 	struct ht_hub *hub;
 	sqlite3 *db;
 	sqlite3_stmt *st_get;
+	struct cached cache[CACHE_SLOTS];
 };
 
 ht_u128 ht_liq_account_id(const char *participant, uint32_t currency,
@@ -74,7 +92,18 @@ enum ht_err ht_liq_open(const char *data_dir, struct ht_hub *hub,
 				 " CREATE TABLE IF NOT EXISTS members (participant"
 				 " TEXT NOT NULL, currency INTEGER NOT NULL, cap"
 				 " INTEGER NOT NULL, suspended INTEGER NOT NULL,"
-				 " PRIMARY KEY (participant, currency));");
+				 " PRIMARY KEY (participant, currency));"
+				 " CREATE TABLE IF NOT EXISTS windows (id INTEGER"
+				 " PRIMARY KEY, opened_ts INTEGER NOT NULL,"
+				 " closed_ts INTEGER);"
+				 " INSERT OR IGNORE INTO windows (id, opened_ts)"
+				 " VALUES (1, 0);"
+				 " CREATE TABLE IF NOT EXISTS window_lines (window"
+				 " INTEGER NOT NULL, participant TEXT NOT NULL,"
+				 " currency INTEGER NOT NULL, paid INTEGER NOT NULL,"
+				 " received INTEGER NOT NULL, payments_out INTEGER"
+				 " NOT NULL, payments_in INTEGER NOT NULL, PRIMARY"
+				 " KEY (window, participant, currency));");
 	if (!rc && sqlite3_prepare_v3(l->db, "SELECT cap, suspended FROM members"
 					     " WHERE participant = ? AND currency"
 					     " = ?", -1, SQLITE_PREPARE_PERSISTENT,
@@ -108,8 +137,8 @@ static bool args_ok(const char *participant, uint32_t currency)
 }
 
 /* The member row: HT_OK (cap, suspended), HT_ERR_NOT_FOUND, HT_ERR_IO. */
-static enum ht_err member(struct ht_liq *l, const char *participant,
-			  uint32_t currency, uint64_t *cap, bool *suspended)
+static enum ht_err member_read(struct ht_liq *l, const char *participant,
+			       uint32_t currency, uint64_t *cap, bool *suspended)
 {
 	sqlite3_stmt *st = l->st_get;
 	sqlite3_bind_text(st, 1, participant, -1, SQLITE_STATIC);
@@ -127,12 +156,40 @@ static enum ht_err member(struct ht_liq *l, const char *participant,
 	return rc;
 }
 
+static enum ht_err member(struct ht_liq *l, const char *participant,
+			  uint32_t currency, uint64_t *cap, bool *suspended)
+{
+	size_t n = strlen(participant);
+	if (n > HT_LIQ_PARTICIPANT_MAX)
+		return member_read(l, participant, currency, cap, suspended);
+	uint32_t h = 2166136261u ^ currency;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)participant[i]) * 16777619u;
+	struct cached *c = &l->cache[h % CACHE_SLOTS];
+	if (!c->valid || c->currency != currency ||
+	    strcmp(c->participant, participant)) {
+		c->rc = member_read(l, participant, currency, &c->cap,
+				    &c->suspended);
+		if (c->rc == HT_ERR_IO) {
+			c->valid = false;
+			return HT_ERR_IO;
+		}
+		c->valid = true;
+		c->currency = currency;
+		memcpy(c->participant, participant, n + 1);
+	}
+	*cap = c->cap;
+	*suspended = c->suspended;
+	return c->rc;
+}
+
 /* Run one statement with (text, int, int64) parameters where given. */
 static enum ht_err run(struct ht_liq *l, const char *sql, const char *p,
 		       int has_cur, uint32_t currency, int has_v, int64_t v,
 		       int *changes)
 {
 	sqlite3_stmt *st;
+	memset(l->cache, 0, sizeof l->cache); /* any change: read again */
 	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL))
 		return HT_ERR_IO;
 	int k = 1;
@@ -306,4 +363,407 @@ enum ht_err ht_liq_fund(struct ht_liq *l, const char *participant,
 				.code = defund ? HT_LIQ_CODE_DEFUND
 					       : HT_LIQ_CODE_FUND};
 	return ht_hub_create_transfers(l->hub, &t, 1, result);
+}
+
+/* ---- settlement windows ------------------------------------------------------ */
+
+const char *ht_settle_state_name(enum ht_settle_state st)
+{
+	switch (st) {
+	case HT_SETTLE_OPEN: return "open";
+	case HT_SETTLE_CLOSED: return "closed";
+	case HT_SETTLE_SETTLED: return "settled";
+	}
+	return "unknown";
+}
+
+void ht_settle_report_free(struct ht_settle_report *r)
+{
+	if (!r)
+		return;
+	free(r->lines);
+	r->lines = NULL;
+	r->count = 0;
+}
+
+/* The booking id of a line: 128 bits of SM3("huitong/settle", window,
+ * participant, currency), never 0 or 2^128-1. */
+static ht_u128 booking_id(uint64_t window, const char *participant,
+			  uint32_t currency)
+{
+	char buf[32 + HT_LIQ_PARTICIPANT_MAX + 32];
+	int n = snprintf(buf, sizeof buf, "huitong/settle:%llu:%s:%u",
+			 (unsigned long long)window, participant, currency);
+	uint8_t h[HT_HASH_BYTES] = {0};
+	(void)ht_hash(HT_HASH_SM3, buf, (size_t)n, h);
+	ht_u128 v = 0;
+	for (int i = 0; i < 16; i++)
+		v = v << 8 | h[i];
+	return v == 0 || v == HT_U128_MAX ? 1 : v;
+}
+
+/* The members, one line each (zero sums), sorted by participant and
+ * currency as the query gives them. */
+static enum ht_err member_lines(struct ht_liq *l, struct ht_settle_report *r)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(l->db, "SELECT participant, currency FROM"
+				      " members ORDER BY participant, currency",
+			       -1, &st, NULL))
+		return HT_ERR_IO;
+	enum ht_err rc = HT_OK;
+	size_t cap = 0;
+	int s;
+	while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (r->count == cap) {
+			cap = cap ? 2 * cap : 16;
+			struct ht_settle_line *n = realloc(r->lines, cap * sizeof *n);
+			if (!n) {
+				rc = HT_ERR_NOMEM;
+				break;
+			}
+			r->lines = n;
+		}
+		struct ht_settle_line *x = &r->lines[r->count++];
+		memset(x, 0, sizeof *x);
+		const char *p = (const char *)sqlite3_column_text(st, 0);
+		snprintf(x->participant, sizeof x->participant, "%s", p ? p : "");
+		x->currency = (uint32_t)sqlite3_column_int(st, 1);
+	}
+	if (!rc && s != SQLITE_DONE)
+		rc = HT_ERR_IO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+struct window_scan {
+	struct ht_settle_report *r;
+	ht_u128 *pos;          /* each line's position account */
+	uint64_t until;        /* inclusive; 0: no bound */
+};
+
+static int scan_one(void *ctx, const struct ht_transfer *t)
+{
+	struct window_scan *w = ctx;
+	if (w->until && t->timestamp > w->until)
+		return 1;
+	if (!(t->flags & HT_TRANSFER_POST_PENDING) ||
+	    (t->code != HT_LIQ_CODE_PAYMENT && t->code != HT_LIQ_CODE_PAYMENT_PULL))
+		return 0;
+	for (size_t i = 0; i < w->r->count; i++) {
+		struct ht_settle_line *x = &w->r->lines[i];
+		if (w->pos[i] == t->debit_account_id) {
+			x->paid += t->amount;
+			x->payments_out++;
+		} else if (w->pos[i] == t->credit_account_id) {
+			x->received += t->amount;
+			x->payments_in++;
+		}
+	}
+	return 0;
+}
+
+/* Lines of the window (opened, until]: the members' posted payments. */
+static enum ht_err compute_lines(struct ht_liq *l, struct ht_settle_report *r,
+				 uint64_t opened, uint64_t until)
+{
+	enum ht_err rc = member_lines(l, r);
+	if (rc)
+		return rc;
+	struct window_scan w = {r, calloc(r->count ? r->count : 1, sizeof *w.pos),
+				until};
+	if (!w.pos)
+		return HT_ERR_NOMEM;
+	for (size_t i = 0; i < r->count; i++)
+		w.pos[i] = ht_liq_account_id(r->lines[i].participant,
+					     r->lines[i].currency, HT_LIQ_POSITION);
+	ht_ledger_transfers_after(ht_hub_ledger(l->hub), opened, scan_one, &w);
+	free(w.pos);
+	return HT_OK;
+}
+
+/* Nets, bookings, and the money check: per currency the lines sum to 0. */
+static enum ht_err finish_lines(struct ht_settle_report *r)
+{
+	for (size_t i = 0; i < r->count; i++) {
+		struct ht_settle_line *x = &r->lines[i];
+		__int128 net = (__int128)x->received - x->paid;
+		if (net > INT64_MAX || net < INT64_MIN)
+			return HT_ERR_LIMIT;
+		x->net = (int64_t)net;
+		x->booking = x->net ? booking_id(r->window, x->participant,
+						 x->currency)
+				    : 0;
+	}
+	for (size_t i = 0; i < r->count; i++) {
+		__int128 sum = 0;
+		for (size_t k = 0; k < r->count; k++)
+			if (r->lines[k].currency == r->lines[i].currency)
+				sum += r->lines[k].net;
+		if (sum != 0)
+			return HT_ERR_CORRUPT;
+	}
+	return HT_OK;
+}
+
+static enum ht_err window_row(struct ht_liq *l, uint64_t id, uint64_t *opened,
+			      uint64_t *closed, bool *is_open)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(l->db, id ? "SELECT id, opened_ts, closed_ts FROM"
+					   " windows WHERE id = ?"
+					 : "SELECT id, opened_ts, closed_ts FROM"
+					   " windows WHERE closed_ts IS NULL",
+			       -1, &st, NULL))
+		return HT_ERR_IO;
+	if (id)
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	int s = sqlite3_step(st);
+	enum ht_err rc = s == SQLITE_ROW ? HT_OK
+			 : s == SQLITE_DONE ? HT_ERR_NOT_FOUND : HT_ERR_IO;
+	if (!rc) {
+		*opened = (uint64_t)sqlite3_column_int64(st, 1);
+		*is_open = sqlite3_column_type(st, 2) == SQLITE_NULL;
+		*closed = *is_open ? 0 : (uint64_t)sqlite3_column_int64(st, 2);
+		if (!id)
+			*opened = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static uint64_t open_window_id(struct ht_liq *l)
+{
+	sqlite3_stmt *st;
+	uint64_t id = 0;
+	if (sqlite3_prepare_v2(l->db, "SELECT id FROM windows WHERE closed_ts"
+				      " IS NULL", -1, &st, NULL))
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+/* A closed window's stored lines. */
+static enum ht_err stored_lines(struct ht_liq *l, struct ht_settle_report *r)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(l->db, "SELECT participant, currency, paid,"
+				      " received, payments_out, payments_in FROM"
+				      " window_lines WHERE window = ? ORDER BY"
+				      " participant, currency", -1, &st, NULL))
+		return HT_ERR_IO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->window);
+	enum ht_err rc = HT_OK;
+	size_t cap = 0;
+	int s;
+	while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (r->count == cap) {
+			cap = cap ? 2 * cap : 16;
+			struct ht_settle_line *n = realloc(r->lines, cap * sizeof *n);
+			if (!n) {
+				rc = HT_ERR_NOMEM;
+				break;
+			}
+			r->lines = n;
+		}
+		struct ht_settle_line *x = &r->lines[r->count++];
+		memset(x, 0, sizeof *x);
+		const char *p = (const char *)sqlite3_column_text(st, 0);
+		snprintf(x->participant, sizeof x->participant, "%s", p ? p : "");
+		x->currency = (uint32_t)sqlite3_column_int(st, 1);
+		x->paid = (uint64_t)sqlite3_column_int64(st, 2);
+		x->received = (uint64_t)sqlite3_column_int64(st, 3);
+		x->payments_out = (uint32_t)sqlite3_column_int(st, 4);
+		x->payments_in = (uint32_t)sqlite3_column_int(st, 5);
+	}
+	if (!rc && s != SQLITE_DONE)
+		rc = HT_ERR_IO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ht_err ht_liq_window_report(struct ht_liq *l, uint64_t id,
+				 struct ht_settle_report *out)
+{
+	memset(out, 0, sizeof *out);
+	uint64_t opened = 0, closed = 0;
+	bool is_open = false;
+	if (!id)
+		id = open_window_id(l);
+	enum ht_err rc = id ? window_row(l, id, &opened, &closed, &is_open)
+			    : HT_ERR_NOT_FOUND;
+	if (rc)
+		return rc;
+	out->window = id;
+	out->opened_ts = opened;
+	out->closed_ts = closed;
+	rc = is_open ? compute_lines(l, out, opened, 0) : stored_lines(l, out);
+	if (!rc)
+		rc = finish_lines(out);
+	if (!rc) {
+		out->state = is_open ? HT_SETTLE_OPEN : HT_SETTLE_SETTLED;
+		struct ht_ledger *led = ht_hub_ledger(l->hub);
+		for (size_t i = 0; !is_open && i < out->count; i++)
+			if (out->lines[i].booking &&
+			    !ht_ledger_transfer_get(led, out->lines[i].booking))
+				out->state = HT_SETTLE_CLOSED;
+	}
+	if (rc)
+		ht_settle_report_free(out);
+	return rc;
+}
+
+enum ht_err ht_liq_window_close(struct ht_liq *l, struct ht_settle_report *out)
+{
+	memset(out, 0, sizeof *out);
+	uint64_t opened = 0, closed = 0;
+	bool is_open = false;
+	uint64_t id = open_window_id(l);
+	enum ht_err rc = id ? window_row(l, id, &opened, &closed, &is_open)
+			    : HT_ERR_IO;
+	if (rc)
+		return rc;
+	uint64_t until = ht_ledger_last_timestamp(ht_hub_ledger(l->hub));
+	if (until < opened)
+		until = opened;
+	out->window = id;
+	out->opened_ts = opened;
+	out->closed_ts = until;
+	rc = compute_lines(l, out, opened, until);
+	if (!rc)
+		rc = finish_lines(out);
+	bool began = !rc;
+	if (!rc)
+		rc = sqltx_begin(l->db, false);
+	for (size_t i = 0; !rc && i < out->count; i++) {
+		const struct ht_settle_line *x = &out->lines[i];
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(l->db, "INSERT INTO window_lines VALUES"
+					      " (?, ?, ?, ?, ?, ?, ?)", -1, &st,
+				       NULL)) {
+			rc = HT_ERR_IO;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+		sqlite3_bind_text(st, 2, x->participant, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, (int)x->currency);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)x->paid);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)x->received);
+		sqlite3_bind_int(st, 6, (int)x->payments_out);
+		sqlite3_bind_int(st, 7, (int)x->payments_in);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = HT_ERR_IO;
+		sqlite3_finalize(st);
+	}
+	if (!rc) {
+		char sql[160];
+		snprintf(sql, sizeof sql, "UPDATE windows SET closed_ts = %llu"
+					  " WHERE id = %llu; INSERT INTO windows"
+					  " (id, opened_ts) VALUES (%llu, %llu);",
+			 (unsigned long long)until, (unsigned long long)id,
+			 (unsigned long long)id + 1, (unsigned long long)until);
+		rc = sqltx_exec(l->db, sql);
+	}
+	if (began)
+		rc = sqltx_end(l->db, false, rc);
+	out->state = HT_SETTLE_CLOSED;
+	if (rc)
+		ht_settle_report_free(out);
+	return rc;
+}
+
+enum ht_err ht_liq_window_settle(struct ht_liq *l, uint64_t id, size_t *booked,
+				 uint16_t *result)
+{
+	*booked = 0;
+	*result = HT_R_OK;
+	struct ht_settle_report r;
+	enum ht_err rc = ht_liq_window_report(l, id, &r);
+	if (rc)
+		return rc;
+	if (r.state == HT_SETTLE_OPEN) {
+		ht_settle_report_free(&r);
+		return HT_ERR_INVALID;
+	}
+	struct ht_ledger *led = ht_hub_ledger(l->hub);
+	for (size_t i = 0; !rc && i < r.count; i++) {
+		const struct ht_settle_line *x = &r.lines[i];
+		if (!x->booking || ht_ledger_transfer_get(led, x->booking))
+			continue;
+		ht_u128 pos = ht_liq_account_id(x->participant, x->currency,
+						HT_LIQ_POSITION);
+		ht_u128 set = ht_liq_account_id(x->participant, x->currency,
+						HT_LIQ_SETTLEMENT);
+		bool in = x->net < 0; /* a net debtor pays in */
+		struct ht_transfer t = {
+			.id = x->booking, .ledger = x->currency,
+			.amount = in ? (uint64_t)-(x->net + 1) + 1 : (uint64_t)x->net,
+			.debit_account_id = in ? set : pos,
+			.credit_account_id = in ? pos : set,
+			.code = in ? HT_LIQ_CODE_SETTLE_IN : HT_LIQ_CODE_SETTLE_OUT};
+		uint16_t res = HT_R_OK;
+		rc = ht_hub_create_transfers(l->hub, &t, 1, &res);
+		if (!rc && res != HT_R_OK && res != HT_R_EXISTS) {
+			*result = res;
+			rc = HT_ERR_CORRUPT;
+		}
+		if (!rc && res == HT_R_OK)
+			(*booked)++;
+	}
+	ht_settle_report_free(&r);
+	return rc;
+}
+
+enum ht_err ht_settle_report_json(const struct ht_settle_report *r,
+				  struct ht_buf *b)
+{
+	enum ht_err err = ht_buf_printf(
+		b, "{\"window\":%llu,\"state\":\"%s\",\"opened_ts\":%llu,"
+		   "\"closed_ts\":%llu,\"positions\":[",
+		(unsigned long long)r->window, ht_settle_state_name(r->state),
+		(unsigned long long)r->opened_ts, (unsigned long long)r->closed_ts);
+	char ids[HT_U128_DEC_SIZE];
+	for (size_t i = 0; !err && i < r->count; i++) {
+		const struct ht_settle_line *x = &r->lines[i];
+		err = ht_buf_printf(b, "%s{\"participant\":", i ? "," : "");
+		if (!err)
+			err = ht_buf_json_string(b, x->participant,
+						 strlen(x->participant));
+		if (!err)
+			err = ht_buf_printf(
+				b, ",\"currency\":%u,\"paid\":\"%llu\","
+				   "\"received\":\"%llu\",\"net\":\"%lld\","
+				   "\"payments_out\":%u,\"payments_in\":%u,"
+				   "\"booking\":%s%s%s}",
+				x->currency, (unsigned long long)x->paid,
+				(unsigned long long)x->received,
+				(long long)x->net, x->payments_out,
+				x->payments_in, x->booking ? "\"" : "",
+				x->booking ? ht_u128_format(x->booking, ids)
+					   : "null",
+				x->booking ? "\"" : "");
+	}
+	return err ? err : ht_buf_append(b, "],\"sum\":\"0\"}", 12);
+}
+
+enum ht_err ht_settle_report_csv(const struct ht_settle_report *r,
+				 struct ht_buf *b)
+{
+	enum ht_err err = ht_buf_printf(b, "window,participant,currency,paid,"
+					   "received,net,payments_out,"
+					   "payments_in\n");
+	for (size_t i = 0; !err && i < r->count; i++) {
+		const struct ht_settle_line *x = &r->lines[i];
+		/* participant ids are [A-Za-z0-9._-] (ht_owner_valid): no
+		 * quoting needed */
+		err = ht_buf_printf(b, "%llu,%s,%u,%llu,%llu,%lld,%u,%u\n",
+				    (unsigned long long)r->window, x->participant,
+				    x->currency, (unsigned long long)x->paid,
+				    (unsigned long long)x->received,
+				    (long long)x->net, x->payments_out,
+				    x->payments_in);
+	}
+	return err;
 }

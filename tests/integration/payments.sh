@@ -213,6 +213,70 @@ call bankA POST /v1/payments "{\"client_id\":\"su-2\",\"payer\":{\"account\":\"c
 expect "resumed: it flows again" 200 '"state":"awaiting_acceptance"'
 su_id=$(field payment_id)
 
+# ---- the inbox as a long poll ----------------------------------------------------------------
+call bankC GET "/v1/payments/inbox?wait_ms=100"
+expect "an empty inbox with wait_ms answers when the wait is over" 200 '"payments":[]'
+( sleep 0.4; "$bin" client --credentials "$tmp/bankA" --url "$url" raw POST /v1/payments \
+	'{"client_id":"lp-1","payer":{"account":"c1001"},"payee":{"alias":{"kind":"mobile","value":"+8613900139000"}},"amount":77,"currency":156}' >/dev/null ) &
+sender=$!
+t0=$(date +%s%N)
+call bankC GET "/v1/payments/inbox?wait_ms=10000"
+t1=$(date +%s%N)
+wait "$sender"
+if [ "$st" = 200 ] && [[ $body == *'"amount":"77"'* ]] && [ $(( (t1 - t0) / 1000000 )) -lt 5000 ]; then
+	ok "a waiting inbox answers as soon as a payment arrives ($(( (t1 - t0) / 1000000 )) ms)"
+else bad "long poll" "$st $(( (t1 - t0) / 1000000 )) ms $body"; fi
+lp_id=$(field payment_id)
+call bankC POST "/v1/payments/$lp_id/reject" '{}'
+call bankC GET "/v1/payments/inbox?wait_ms=30001"
+expect "wait_ms above 30000 is 400" 400 wait_ms
+
+# ---- settlement: close window 1, its net positions sum to zero, settle ----------------------
+jnum() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+declare -A before
+for b in bankA bankB bankC bankD; do position "$b"; before[$b]=$net; done
+call op POST /v1/settlement/close '{}'
+expect "the operator closes window 1" 200 '"window":1' '"state":"closed"'
+w1=$body
+sum=$(printf '%s' "$w1" | jnum 'sum(int(p["net"]) for p in d["positions"])')
+lines=$(printf '%s' "$w1" | jnum 'len(d["positions"])')
+[ "$sum" = 0 ] && [ "$lines" = 4 ] && ok "window 1: four members' net positions sum to zero" || bad "sum" "$w1"
+a_net=$(printf '%s' "$w1" | jnum '[p["net"] for p in d["positions"] if p["participant"]=="bankA"][0]')
+[ "$a_net" -lt 0 ] && ok "bank A, the payer, is a net debtor ($a_net)" || bad "A net" "$a_net"
+call bankA POST /v1/payments "{\"client_id\":\"w2-1\",\"payer\":{\"account\":\"c1001\"},\"payee\":{\"qr\":\"$QRD\"},\"amount\":5}"
+w2p=$(field payment_id)
+call bankD POST "/v1/payments/$w2p/accept" '{}'
+call op GET /v1/settlement/windows/1
+expect "a payment committed after the close is not in window 1" 200 "$(printf '%s' "$w1" | cut -c1-60)"
+[ "$(printf '%s' "$body" | jnum 'sum(int(p["paid"]) for p in d["positions"])')" = \
+  "$(printf '%s' "$w1" | jnum 'sum(int(p["paid"]) for p in d["positions"])')" ] &&
+	ok "window 1's figures are fixed at its close" || bad "w1 fixed" "$body"
+call op GET /v1/settlement/windows/0
+expect "the open window is 2 and holds the new payment" 200 '"window":2' '"state":"open"' '"paid":"5"'
+call op GET "/v1/settlement/windows/1?format=csv"
+[ "$st" = 200 ] && [ "$(printf '%s\n' "$body" | head -1)" = "window,participant,currency,paid,received,net,payments_out,payments_in" ] &&
+	[ "$(printf '%s\n' "$body" | tail -n +2 | awk -F, '{s+=$6} END {print s}')" = 0 ] &&
+	ok "the CSV report sums to zero too" || bad "csv" "$st $body"
+call bankB GET /v1/settlement/windows/1
+expect "a participant sees its own line" 200 '"participant":"bankB"'
+[[ $body != *bankA* ]] && ok "and not the others'" || bad "own line" "$body"
+call op POST /v1/settlement/windows/2/settle '{}'
+expect "the open window cannot be settled (409)" 409 invalid_state
+call op POST /v1/settlement/windows/1/settle '{}'
+expect "settling window 1 books the net positions" 200 '"state":"settled"' '"booked":'
+call op POST /v1/settlement/windows/1/settle '{}'
+expect "settling again books nothing" 200 '"booked":0' '"state":"settled"'
+allok=1
+for b in bankA bankB bankC bankD; do
+	position "$b"
+	n=$(printf '%s' "$w1" | jnum "[int(p['net']) for p in d['positions'] if p['participant']=='$b'][0]")
+	w2=0; [ "$b" = bankA ] && w2=5; [ "$b" = bankD ] && w2=-5
+	[ "$net" = $(( before[$b] + n + w2 )) ] || { allok=0; bad "reset $b" "net $net before ${before[$b]} window $n"; }
+done
+[ "$allok" = 1 ] && ok "settling reset every position by its window net"
+call bankA POST /v1/settlement/close '{}'
+expect "a participant may not close a window (403)" 403 forbidden
+
 # ---- bad input --------------------------------------------------------------------------------
 call bankA POST /v1/payments '{"client_id":"bad one","payer":{"account":"c"},"payee":{"qr":"x"}}'
 expect "a bad client id is 400" 400 client_id
@@ -248,7 +312,15 @@ done
 # funding moved 100000 from A's settlement account into its position
 [ "$sum" = -100000 ] && ok "positions sum to minus the funding (-100000)" || bad "sum" "$sum"
 
+# SIGTERM with a long poll waiting: the poll is answered, the hub stops
+"$bin" client --credentials "$tmp/bankC" --url "$url" raw GET "/v1/payments/inbox?wait_ms=30000" >"$tmp/lp.out" 2>&1 &
+lp=$!
+sleep 0.5
+t0=$(date +%s)
 kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=
+wait "$lp"
+t1=$(date +%s)
+[ $((t1 - t0)) -lt 10 ] && ok "SIGTERM with a long poll parked stops in $((t1 - t0)) s" || bad "stop" "$((t1 - t0)) s"
 "$bin" journal verify --data "$D" >/dev/null 2>&1 && ok "the journal verifies" || bad "journal verify" "$("$bin" journal verify --data "$D" 2>&1 | tail -3)"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
