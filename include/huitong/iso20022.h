@@ -72,6 +72,9 @@ enum ht_iso_reason {
 /* "FF01", "AM10", …; NULL for HT_ISO_REASON_NONE or an unknown value. */
 const char *ht_iso_reason_name(enum ht_iso_reason r);
 
+/* Is s[0..len) a BIC(FI): [A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})? */
+bool ht_iso_bic_valid(const char *s, size_t len);
+
 /* Payment status codes the pacs.002 carries (group and transaction). */
 enum ht_iso_status {
 	HT_ISO_ACSC = 0, /* settlement completed (would be, for check) */

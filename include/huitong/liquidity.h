@@ -41,6 +41,8 @@
 #define HT_LIQ_CODE_SETTLE_IN 9103  /* settling a window: a net debtor
 				       pays in (settlement -> position) */
 #define HT_LIQ_CODE_SETTLE_OUT 9104 /* a net creditor is paid out */
+#define HT_LIQ_CODE_ISO 9301        /* an ISO 20022 credit transfer
+				       (pacs.008), settled at once */
 #define HT_LIQ_CODE_PAYMENT 9201    /* a payment the payee's participant
 				       accepts (credit transfer, push) */
 #define HT_LIQ_CODE_PAYMENT_PULL 9202 /* one the payer's participant
@@ -137,6 +139,36 @@ enum ht_liq_verdict ht_liq_check(struct ht_liq *l, const char *payer,
 uint16_t ht_liq_payment_verdict(struct ht_liq *l, const char *payer,
 				const char *payee, uint32_t currency,
 				uint64_t amount, uint64_t reserved);
+
+/* ---- ISO 20022 booking (issue 5, item 7) -------------------------------
+ *
+ * The directory of agents: a BIC (8 or 11 characters) names a participant.
+ * A pacs.008 transaction is booked at once (ACSC: settlement completed) as
+ * a transfer position(debtor agent's participant) -> position(creditor
+ * agent's), code 9301, after the liquidity verdict; its id is derived from
+ * (debtor participant, TxId — EndToEndId when there is none), so a
+ * transaction sent again is DUPL. Reasons: RC01 (an agent that is not a
+ * member, or a debtor agent that is not the submitter), AM03 (a currency
+ * without a numeric code here), AC01 (a participant not set up in the
+ * currency), AC06 (a participant suspended), AM04 (beyond the net debit
+ * cap), DUPL. Risk scoring (RR04) is not applied on this path yet.
+ */
+struct ht_iso_msg;
+/* Map bic to participant (replacing its mapping): HT_ERR_INVALID for a
+ * BIC that is not [A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})? or a bad
+ * participant id. */
+enum ht_err ht_liq_set_bic(struct ht_liq *l, const char *bic,
+			   const char *participant);
+/* The participant bic names (its 11 characters, else its first 8, else
+ * the 8 + "XXX"): HT_OK or HT_ERR_NOT_FOUND. */
+enum ht_err ht_liq_bic_participant(struct ht_liq *l, const char *bic,
+				   char out[HT_LIQ_PARTICIPANT_MAX + 1]);
+/* Book m's accepted transactions in order (submitter: the participant
+ * that sent it, which must be every debtor agent's; NULL for the
+ * operator's CLI), rejecting the others in m with their reason; *booked
+ * counts the transfers made. Ledger errors (HT_ERR_POISONED, ...). */
+enum ht_err ht_liq_book_pacs008(struct ht_liq *l, struct ht_iso_msg *m,
+				const char *submitter, size_t *booked);
 
 /* ---- settlement windows (issue 5, item 6) ------------------------------
  *

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -445,6 +446,9 @@ struct ht_accesslog {
 	pthread_cond_t progress; /* appenders wait for room, flushes for done */
 	struct slot *slots;
 	uint32_t cap;
+	uint64_t last_commit_ns;    /* CLOCK_MONOTONIC of the last batch */
+	unsigned flushers;          /* threads in ht_accesslog_flush: the
+				       writer does not pace for them */
 	uint64_t enq, done;      /* entries ever appended / made durable */
 	bool writer_idle, stopping, poisoned;
 	bool thread_started, sync_ready;
@@ -543,6 +547,32 @@ static enum ht_err write_batch(struct ht_accesslog *al, uint64_t first,
 	return HT_OK;
 }
 
+/* Commit at most every PACE_NS while the queue is less than half full
+ * and nobody waits for a flush: fewer, larger fsyncs, which leaves the
+ * disk to the hub's commits (appenders never wait for the log, so this
+ * delays no answer). Called with mu held. */
+#define PACE_NS 5000000u
+static void pace(struct ht_accesslog *al)
+{
+	if (!al->last_commit_ns)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t t = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	if (t >= al->last_commit_ns + PACE_NS)
+		return;
+	uint64_t until = al->last_commit_ns + PACE_NS;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ns = (uint64_t)ts.tv_nsec + (until - t);
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	while (!al->stopping && !al->flushers &&
+	       al->enq - al->done < al->cap / 2 &&
+	       pthread_cond_timedwait(&al->work, &al->mu, &ts) == 0)
+		;
+}
+
 static void *writer_main(void *p)
 {
 	struct ht_accesslog *al = p;
@@ -555,6 +585,7 @@ static void *writer_main(void *p)
 		al->writer_idle = false;
 		if (al->enq == al->done)
 			break; /* stopping, and everything is written */
+		pace(al);
 		uint64_t first = al->done, n = al->enq - al->done, us;
 		if (n > HT_ACCESSLOG_BATCH_ENTRIES_MAX)
 			n = HT_ACCESSLOG_BATCH_ENTRIES_MAX;
@@ -571,6 +602,10 @@ static void *writer_main(void *p)
 			break;
 		}
 		al->done += n;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		al->last_commit_ns = (uint64_t)now.tv_sec * 1000000000u +
+				     (uint64_t)now.tv_nsec;
 		al->st.entries_total = al->head_seq;
 		al->st.entries_written += n;
 		al->st.batches++;
@@ -845,8 +880,11 @@ enum ht_err ht_accesslog_flush(struct ht_accesslog *al)
 {
 	pthread_mutex_lock(&al->mu);
 	uint64_t target = al->enq;
+	al->flushers++;
+	pthread_cond_signal(&al->work); /* the writer stops pacing */
 	while (al->done < target && !al->poisoned)
 		pthread_cond_wait(&al->progress, &al->mu);
+	al->flushers--;
 	enum ht_err err = al->done >= target ? HT_OK : HT_ERR_POISONED;
 	pthread_mutex_unlock(&al->mu);
 	return err;

@@ -4,6 +4,7 @@
  * Owner: cli.
  */
 #include "cli_util.h"
+#include "huitong/liquidity.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -17,6 +18,20 @@ int ht_cli_fail(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return 2;
+}
+
+int ht_cli_open_switch(const char *cmd, const char *data, struct ht_hub **hub,
+		       struct ht_liq **liq)
+{
+	if (ht_cli_open(cmd, data, false, hub))
+		return 2;
+	char err[512];
+	enum ht_err e = ht_liq_open(data, *hub, liq, err, sizeof err);
+	if (e) {
+		ht_hub_close(*hub);
+		return ht_cli_fail(cmd, "%s", err);
+	}
+	return 0;
 }
 
 enum ht_err ht_cli_open(const char *cmd, const char *data, bool readonly,

@@ -19,6 +19,13 @@ int ht_cli_fail(const char *cmd, const char *fmt, ...)
 enum ht_err ht_cli_open(const char *cmd, const char *data, bool readonly,
 			struct ht_hub **out);
 
+/* Open the store at data as its writer and the switch's liquidity over
+ * it (DATA/switch.db); 0, or 2 with a message. Close with ht_liq_close
+ * and ht_hub_close. */
+struct ht_liq;
+int ht_cli_open_switch(const char *cmd, const char *data, struct ht_hub **hub,
+		       struct ht_liq **liq);
+
 /* Parse numeric option values; print a message naming opt on failure. */
 bool ht_cli_u128(const char *cmd, const char *opt, const char *s, ht_u128 *out);
 bool ht_cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);

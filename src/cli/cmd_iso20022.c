@@ -6,9 +6,10 @@
  * booking and prints on stdout the pacs.002 huitong would answer, each
  * transaction that would settle as ACSC; a one-line verdict goes to
  * stderr. Exit 0 when every transaction would settle, 1 when any is
- * rejected, 2 on bad usage or a file that cannot be read. `submit` needs
- * the switch (issue 5: routing and settlement), which is not built yet:
- * it says so and exits 2.
+ * rejected, 2 on bad usage or a file that cannot be read. `submit` books
+ * it through the switch (the store's writer, like `switch fund`: not
+ * beside a running hub, whose API takes it at POST /v1/iso20022/pacs008)
+ * and prints the pacs.002 with each transaction's outcome.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,11 +21,14 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "huitong/crypto.h"
+#include "huitong/hub.h"
 #include "huitong/iso20022.h"
+#include "huitong/liquidity.h"
 
 static const char iso_usage[] =
 	"usage: huitong iso20022 check [--max-amount MINOR] [--msg-id ID] FILE|-\n"
-	"       huitong iso20022 submit --data D FILE   (not built yet)\n"
+	"       huitong iso20022 submit --data D [--as PARTICIPANT]\n"
+	"                               [--max-amount MINOR] [--msg-id ID] FILE|-\n"
 	"\n"
 	"check: read one pacs.008 (FIToFICstmrCdtTrf, pacs.008.001.02 to .08,\n"
 	"alone or in an envelope with a head.001 AppHdr), validate it without\n"
@@ -42,8 +46,15 @@ static const char iso_usage[] =
 	"Exit 0 when every transaction would settle, 1 when any is rejected,\n"
 	"2 on bad usage or an unreadable file.\n"
 	"\n"
-	"submit: book a pacs.008 through the switch and answer its pacs.002;\n"
-	"needs routing and settlement (issue 5), not built yet.\n";
+	"submit: book a pacs.008 through the switch of the store D (its writer:\n"
+	"not beside a running `huitong serve`, whose API takes POST\n"
+	"/v1/iso20022/pacs008) and print its pacs.002. Each accepted\n"
+	"transaction is a transfer between the agents' participants' positions\n"
+	"(their BICs: `huitong switch bic`), settled at once (ACSC), or RJCT\n"
+	"with RC01 (an agent not a member, or with --as a debtor agent other\n"
+	"than PARTICIPANT), AC01 (not set up in the currency), AC06\n"
+	"(suspended), AM04 (beyond the net debit cap), DUPL (booked before).\n"
+	"Exit as for check.\n";
 
 /* Read at most HT_ISO_XML_BYTES_MAX + 1 bytes of path ("-": stdin), so a
  * larger file is still answered (FF01) rather than loaded whole. */
@@ -101,8 +112,30 @@ static void verdict(const struct ht_iso_msg *m)
 				"transactions would settle\n", st, ok, m->tx_count);
 }
 
+/* Book m through the switch of the store `data` (submit). */
+static int book(const char *data, const char *as, struct ht_iso_msg *m)
+{
+	struct ht_hub *hub;
+	struct ht_liq *l;
+	if (ht_cli_open_switch("iso20022", data, &hub, &l))
+		return 2;
+	size_t booked = 0;
+	struct ht_sth head;
+	enum ht_err e = ht_liq_book_pacs008(l, m, as, &booked);
+	if (!e)
+		e = ht_hub_commit(hub, &head);
+	ht_liq_close(l);
+	ht_hub_close(hub);
+	if (e)
+		return ht_cli_fail("iso20022", "booking: %s (nothing of it was"
+				   " committed)", ht_strerror(e));
+	fprintf(stderr, "huitong iso20022 submit: %zu transfer(s) booked\n",
+		booked);
+	return 0;
+}
+
 static int check_file(const char *path, const struct ht_iso_options *o,
-		      const char *msg_id)
+		      const char *msg_id, const char *data, const char *as)
 {
 	char *xml = NULL, *out, id[36];
 	size_t len = 0, out_len;
@@ -114,6 +147,10 @@ static int check_file(const char *path, const struct ht_iso_options *o,
 	free(xml);
 	if (e != HT_OK)
 		return ht_cli_fail("iso20022", "%s: %s", path, ht_strerror(e));
+	if (data && (rc = book(data, as, m))) {
+		ht_iso_msg_free(m);
+		return rc;
+	}
 	int64_t now_ms = (int64_t)(ht_now_wall_ns() / 1000000);
 	if (!msg_id && !new_msg_id(now_ms, id)) {
 		ht_iso_msg_free(m);
@@ -136,16 +173,18 @@ static int check_file(const char *path, const struct ht_iso_options *o,
 	return rc;
 }
 
-static int cmd_check(int argc, char **argv)
+static int cmd_check(int argc, char **argv, bool submit)
 {
 	static const struct option opts[] = {
 		{"max-amount", required_argument, NULL, 'm'},
 		{"msg-id", required_argument, NULL, 'i'},
+		{"data", required_argument, NULL, 'd'},
+		{"as", required_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct ht_iso_options o = {0};
-	const char *msg_id = NULL;
+	const char *msg_id = NULL, *data = NULL, *as = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -154,6 +193,10 @@ static int cmd_check(int argc, char **argv)
 			continue;
 		if (c == 'i') {
 			msg_id = optarg;
+			continue;
+		}
+		if (submit && (c == 'd' || c == 'a')) {
+			*(c == 'd' ? &data : &as) = optarg;
 			continue;
 		}
 		fputs(iso_usage, c == 'h' ? stdout : stderr);
@@ -165,7 +208,9 @@ static int cmd_check(int argc, char **argv)
 	}
 	if (msg_id && (!msg_id[0] || strlen(msg_id) > 35))
 		return ht_cli_fail("iso20022", "--msg-id: 1 to 35 printable ASCII characters");
-	return check_file(argv[optind], &o, msg_id);
+	if (submit && !data)
+		return ht_cli_fail("iso20022", "submit needs --data D");
+	return check_file(argv[optind], &o, msg_id, data, as);
 }
 
 int ht_cmd_iso20022(int argc, char **argv)
@@ -178,18 +223,8 @@ int ht_cmd_iso20022(int argc, char **argv)
 		fputs(iso_usage, stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "check"))
-		return cmd_check(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "submit")) {
-		if (ht_cli_wants_help(argc, argv)) {
-			fputs(iso_usage, stdout);
-			return 0;
-		}
-		return ht_cli_fail("iso20022", "submit: not built yet (issue 5: "
-					       "routing and settlement); "
-					       "`huitong iso20022 check FILE` "
-					       "validates without booking");
-	}
+	if (!strcmp(argv[1], "check") || !strcmp(argv[1], "submit"))
+		return cmd_check(argc - 1, argv + 1, !strcmp(argv[1], "submit"));
 	fprintf(stderr, "huitong iso20022: unknown command '%s' (see huitong "
 			"iso20022 --help)\n", argv[1]);
 	return 2;

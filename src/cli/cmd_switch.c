@@ -22,9 +22,9 @@
 #define CMD "switch"
 
 static const char usage[] =
-	"usage: huitong switch setup|cap|fund|defund|suspend|resume|position\n"
+	"usage: huitong switch setup|cap|fund|defund|suspend|resume|position|bic\n"
 	"             --data D --participant P [--currency 156] [--amount A]\n"
-	"             [--id TRANSFER_ID]\n"
+	"             [--id TRANSFER_ID] [--bic BIC]\n"
 	"\n"
 	"  setup     make P a member in the currency: its position and\n"
 	"            settlement accounts (owned by P), cap 0\n"
@@ -34,6 +34,7 @@ static const char usage[] =
 	"  defund    move --amount back (only P's own funds: never its cap)\n"
 	"  suspend   refuse P's payments from the next one on; resume: again\n"
 	"  position  P's net debit, reserved, cap and headroom\n"
+	"  bic       --bic BIC (8 or 11) names P in ISO 20022 messages\n"
 	"\n"
 	"docs/switch.md. Exit 0 done, 1 refused, 2 usage or failure.\n";
 
@@ -43,13 +44,14 @@ int ht_cmd_switch(int argc, char **argv)
 	if (help >= 0)
 		return help;
 	const char *sub = argv[1], *data = NULL, *who = NULL, *amount_s = NULL,
-		   *id_s = NULL, *cur_s = "156";
+		   *id_s = NULL, *cur_s = "156", *bic = NULL;
 	static const struct option lo[] = {
 		{"data", required_argument, NULL, 'd'},
 		{"participant", required_argument, NULL, 'p'},
 		{"currency", required_argument, NULL, 'c'},
 		{"amount", required_argument, NULL, 'a'},
 		{"id", required_argument, NULL, 'i'},
+		{"bic", required_argument, NULL, 'b'},
 		{NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
@@ -60,11 +62,12 @@ int ht_cmd_switch(int argc, char **argv)
 		case 'c': cur_s = optarg; break;
 		case 'a': amount_s = optarg; break;
 		case 'i': id_s = optarg; break;
+		case 'b': bic = optarg; break;
 		default: fputs(usage, stderr); return 2;
 		}
 	}
 	static const char *const subs[] = {"setup", "cap", "fund", "defund",
-					   "suspend", "resume", "position"};
+					   "suspend", "resume", "position", "bic"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
 		known |= !strcmp(sub, subs[i]);
@@ -90,15 +93,10 @@ int ht_cmd_switch(int argc, char **argv)
 	if (needs_id && (!id_s || !ht_cli_u128(CMD, "--id", id_s, &id)))
 		return id_s ? 2 : ht_cli_fail(CMD, "%s needs --id", sub);
 	struct ht_hub *hub;
-	if (ht_cli_open(CMD, data, false, &hub))
-		return 2;
 	struct ht_liq *l;
-	char err[512];
-	enum ht_err e = ht_liq_open(data, hub, &l, err, sizeof err);
-	if (e) {
-		ht_hub_close(hub);
-		return ht_cli_fail(CMD, "%s", err);
-	}
+	if (ht_cli_open_switch(CMD, data, &hub, &l))
+		return 2;
+	enum ht_err e = HT_OK;
 	int rc = 0;
 	uint16_t result = HT_R_OK;
 	uint32_t currency = (uint32_t)cur;
@@ -111,6 +109,10 @@ int ht_cmd_switch(int argc, char **argv)
 				&result);
 	else if (!strcmp(sub, "suspend") || !strcmp(sub, "resume"))
 		e = ht_liq_set_suspended(l, who, !strcmp(sub, "suspend"));
+	else if (!strcmp(sub, "bic") && !bic)
+		e = HT_ERR_INVALID;
+	else if (!strcmp(sub, "bic"))
+		e = ht_liq_set_bic(l, bic, who);
 	struct ht_sth head;
 	if (!e)
 		e = ht_hub_commit(hub, &head);
@@ -120,7 +122,7 @@ int ht_cmd_switch(int argc, char **argv)
 		printf("{\"result\":\"participant_not_set_up\"}\n");
 		rc = 1;
 	} else if (e == HT_ERR_INVALID) {
-		rc = ht_cli_fail(CMD, "--participant: a participant id ([A-Za-z0-9._-]);"
+		rc = ht_cli_fail(CMD, "--participant: a participant id ([A-Za-z0-9._-]); --bic: 8 or 11 of [A-Z0-9];"
 				 " --amount at most 2^63-1");
 	} else if (e || pe) {
 		rc = ht_cli_fail(CMD, "%s", ht_strerror(e ? e : pe));

@@ -124,6 +124,11 @@ bool iso_ccy_form(const char *s, size_t len)
 	return len == 3 && is_upper(s[0]) && is_upper(s[1]) && is_upper(s[2]);
 }
 
+bool ht_iso_bic_valid(const char *s, size_t len)
+{
+	return iso_bic_valid(s, len);
+}
+
 bool iso_bic_valid(const char *s, size_t len)
 {
 	if (len != 8 && len != 11)

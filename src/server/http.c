@@ -147,6 +147,8 @@ static const struct route routes[] = {
 	 "all", {"format", NULL}},
 	{R_SETTLE_SETTLE, "POST", "/v1/settlement/windows/{id}/settle", true,
 	 ROLE_O, "operator", {NULL}},
+	{R_ISO_PACS008, "POST", "/v1/iso20022/pacs008", true, ROLE_P,
+	 "participant", {NULL}},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(N_ROUTES == R__COUNT, "one route per route_id");
@@ -1146,6 +1148,7 @@ static void dispatch(struct ctx *x)
 	case R_SETTLE_CLOSE:
 	case R_SETTLE_GET:
 	case R_SETTLE_SETTLE:
+	case R_ISO_PACS008:
 		return payments_submit(x);
 	default:
 		break;
@@ -1504,9 +1507,13 @@ void http_complete(struct job *j)
 	}
 	if (j->kind == JOB_CREATE_ACCOUNTS || j->kind == JOB_CREATE_TRANSFERS) {
 		create_body(j, b);
-	} else if (j->kind == JOB_PAY_CREATE || j->kind == JOB_PAY_DECIDE) {
+	} else if (j->kind == JOB_PAY_CREATE || j->kind == JOB_PAY_DECIDE ||
+		   j->kind == JOB_ISO) {
 		struct ht_buf pb = {0};
-		j->status = payments_body(j, &pb);
+		j->status = j->kind == JOB_ISO ? payments_iso_body(j, &pb)
+					       : payments_body(j, &pb);
+		if (j->kind == JOB_ISO)
+			j->ctype = "application/xml; charset=utf-8";
 		if (j->status == 500 || evbuffer_add(b, pb.data, pb.len)) {
 			ht_buf_free(&pb);
 			evbuffer_free(b);

@@ -25,6 +25,7 @@
 
 #include <event2/event.h>
 
+#include "huitong/iso20022.h"
 #include "huitong/journal.h"
 
 #define COMMIT_JOBS_MAX 256
@@ -58,6 +59,7 @@ void job_free(struct job *j)
 	free(j->block);
 	free(j->pay);
 	free(j->liq);
+	ht_iso_msg_free(j->iso);
 	free(j);
 }
 
@@ -705,6 +707,8 @@ static void process(struct server *s, struct job **batchp)
 				continue;
 			if (j->kind == JOB_LIQ)
 				payments_liq_apply(s, j);
+			else if (j->kind == JOB_ISO)
+				payments_iso_apply(s, j);
 			else
 				err = apply_create(s, j);
 		}
@@ -732,7 +736,7 @@ static void process(struct server *s, struct job **batchp)
 			continue;
 		if (j->code)
 			continue;
-		if (j->kind == JOB_LIQ) {
+		if (j->kind == JOB_LIQ || j->kind == JOB_ISO) {
 			if (err)
 				job_fail(j, 500, "internal", "the store failed"
 					 " (%s): nothing of this request was"

@@ -93,6 +93,7 @@ enum route_id {
 	R_SETTLE_CLOSE,
 	R_SETTLE_GET,
 	R_SETTLE_SETTLE,
+	R_ISO_PACS008,
 	R__COUNT,
 	R_NONE = R__COUNT, /* metrics slot for requests that matched nothing */
 };
@@ -162,6 +163,7 @@ enum job_kind {
 	JOB_SETTLE_CLOSE,   /* close the open window: a read (it sees the
 			       committed ledger; writes DATA/switch.db) */
 	JOB_SETTLE_GET,     /* a window's report: a read */
+	JOB_ISO,            /* a pacs.008 to book: a create */
 };
 
 /* One payment of POST /v1/payments as the worker resolved it, or one
@@ -202,6 +204,7 @@ struct job_liq {
 	uint64_t amount;
 	ht_u128 id;                 /* fund/defund: the transfer id */
 	uint64_t window;            /* settle, report: the window (0: open) */
+	char bic[12];               /* bic: the BIC to map */
 	bool csv;                   /* report as text/csv */
 };
 
@@ -295,6 +298,7 @@ struct job {
 	size_t pay_n;
 	bool pay_single;
 	struct job_liq *liq;          /* JOB_LIQ, JOB_LIQ_GET */
+	struct ht_iso_msg *iso;       /* JOB_ISO: the message read */
 	const char *ctype;            /* the answer's content type when not
 					 application/json */
 	bool parked;                  /* a long poll the hub thread holds
@@ -308,7 +312,7 @@ static inline bool job_is_create(const struct job *j)
 {
 	return j->kind == JOB_CREATE_ACCOUNTS || j->kind == JOB_CREATE_TRANSFERS ||
 	       j->kind == JOB_PAY_CREATE || j->kind == JOB_PAY_DECIDE ||
-	       j->kind == JOB_LIQ;
+	       j->kind == JOB_LIQ || j->kind == JOB_ISO;
 }
 
 void job_free(struct job *j);
@@ -558,6 +562,11 @@ uint64_t payments_next_due_ns(struct server *s);
 /* Hub thread, with the creates: apply JOB_LIQ (its ledger events join
  * the group commit) and put its answer in j->body. */
 void payments_liq_apply(struct server *s, struct job *j);
+/* Hub thread, with the creates: book JOB_ISO's pacs.008. */
+void payments_iso_apply(struct server *s, struct job *j);
+/* Worker thread: the pacs.002 answering a committed JOB_ISO into b
+ * (j->iso's outcomes); HTTP status. */
+int payments_iso_body(const struct job *j, struct ht_buf *b);
 /* Worker thread: the answer of a committed JOB_PAY_CREATE/DECIDE into b;
  * its HTTP status. */
 int payments_body(const struct job *j, struct ht_buf *b);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "huitong/crypto.h"
+#include "huitong/iso20022.h"
 #include "huitong/jsonl.h"
 #include "huitong/ledger.h"
 #include "sqltx.h"
@@ -103,7 +104,9 @@ enum ht_err ht_liq_open(const char *data_dir, struct ht_hub *hub,
 				 " currency INTEGER NOT NULL, paid INTEGER NOT NULL,"
 				 " received INTEGER NOT NULL, payments_out INTEGER"
 				 " NOT NULL, payments_in INTEGER NOT NULL, PRIMARY"
-				 " KEY (window, participant, currency));");
+				 " KEY (window, participant, currency));"
+				 " CREATE TABLE IF NOT EXISTS bics (bic TEXT"
+				 " PRIMARY KEY, participant TEXT NOT NULL);");
 	if (!rc && sqlite3_prepare_v3(l->db, "SELECT cap, suspended FROM members"
 					     " WHERE participant = ? AND currency"
 					     " = ?", -1, SQLITE_PREPARE_PERSISTENT,
@@ -386,6 +389,18 @@ void ht_settle_report_free(struct ht_settle_report *r)
 	r->count = 0;
 }
 
+/* A transfer id derived from text: its SM3's first 128 bits, never 0 or
+ * 2^128-1 (settlement bookings, ISO transactions). */
+static ht_u128 id_of_text(const char *buf, size_t n)
+{
+	uint8_t h[HT_HASH_BYTES] = {0};
+	(void)ht_hash(HT_HASH_SM3, buf, n, h);
+	ht_u128 v = 0;
+	for (int i = 0; i < 16; i++)
+		v = v << 8 | h[i];
+	return v == 0 || v == HT_U128_MAX ? 1 : v;
+}
+
 /* The booking id of a line: 128 bits of SM3("huitong/settle", window,
  * participant, currency), never 0 or 2^128-1. */
 static ht_u128 booking_id(uint64_t window, const char *participant,
@@ -394,12 +409,7 @@ static ht_u128 booking_id(uint64_t window, const char *participant,
 	char buf[32 + HT_LIQ_PARTICIPANT_MAX + 32];
 	int n = snprintf(buf, sizeof buf, "huitong/settle:%llu:%s:%u",
 			 (unsigned long long)window, participant, currency);
-	uint8_t h[HT_HASH_BYTES] = {0};
-	(void)ht_hash(HT_HASH_SM3, buf, (size_t)n, h);
-	ht_u128 v = 0;
-	for (int i = 0; i < 16; i++)
-		v = v << 8 | h[i];
-	return v == 0 || v == HT_U128_MAX ? 1 : v;
+	return id_of_text(buf, (size_t)n);
 }
 
 /* The members, one line each (zero sums), sorted by participant and
@@ -766,4 +776,182 @@ enum ht_err ht_settle_report_csv(const struct ht_settle_report *r,
 				    x->payments_in);
 	}
 	return err;
+}
+
+/* ---- ISO 20022 booking --------------------------------------------------------- */
+
+enum ht_err ht_liq_set_bic(struct ht_liq *l, const char *bic,
+			   const char *participant)
+{
+	if (!bic || !ht_iso_bic_valid(bic, strlen(bic)) ||
+	    !args_ok(participant, 1))
+		return HT_ERR_INVALID;
+	sqlite3_stmt *st;
+	memset(l->cache, 0, sizeof l->cache);
+	if (sqlite3_prepare_v2(l->db, "INSERT OR REPLACE INTO bics (bic,"
+				      " participant) VALUES (?, ?)", -1, &st,
+			       NULL))
+		return HT_ERR_IO;
+	sqlite3_bind_text(st, 1, bic, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, participant, -1, SQLITE_STATIC);
+	enum ht_err rc = sqlite3_step(st) == SQLITE_DONE ? HT_OK : HT_ERR_IO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum ht_err bic_lookup(struct ht_liq *l, const char *bic,
+			      char out[HT_LIQ_PARTICIPANT_MAX + 1])
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(l->db, "SELECT participant FROM bics WHERE bic"
+				      " = ?", -1, &st, NULL))
+		return HT_ERR_IO;
+	sqlite3_bind_text(st, 1, bic, -1, SQLITE_STATIC);
+	int s = sqlite3_step(st);
+	enum ht_err rc = s == SQLITE_ROW ? HT_OK
+			 : s == SQLITE_DONE ? HT_ERR_NOT_FOUND : HT_ERR_IO;
+	if (!rc) {
+		const char *p = (const char *)sqlite3_column_text(st, 0);
+		snprintf(out, HT_LIQ_PARTICIPANT_MAX + 1, "%s", p ? p : "");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ht_err ht_liq_bic_participant(struct ht_liq *l, const char *bic,
+				   char out[HT_LIQ_PARTICIPANT_MAX + 1])
+{
+	size_t n = strlen(bic);
+	if (n != 8 && n != 11)
+		return HT_ERR_NOT_FOUND;
+	enum ht_err rc = bic_lookup(l, bic, out);
+	char b8[12];
+	memcpy(b8, bic, 8);
+	b8[8] = '\0';
+	if (rc == HT_ERR_NOT_FOUND && n == 11)
+		rc = bic_lookup(l, b8, out);
+	if (rc == HT_ERR_NOT_FOUND && n == 8) {
+		memcpy(b8 + 8, "XXX", 4);
+		rc = bic_lookup(l, b8, out);
+	}
+	return rc;
+}
+
+/* ISO 4217 numeric codes of the currencies the reader accepts. */
+static uint32_t currency_numeric(const char *ccy)
+{
+	static const struct {
+		char code[4];
+		uint32_t num;
+	} t[] = {{"CNY", 156}, {"EUR", 978}, {"USD", 840}, {"JPY", 392},
+		 {"GBP", 826}, {"HKD", 344}, {"CHF", 756}, {"SGD", 702},
+		 {"KRW", 410}, {"KWD", 414}};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (!strcmp(t[i].code, ccy))
+			return t[i].num;
+	return 0;
+}
+
+static ht_u128 iso_transfer_id(const char *payer, const struct ht_iso_tx *tx)
+{
+	const char *ref = tx->tx_id[0] ? tx->tx_id : tx->end_to_end_id;
+	char buf[32 + HT_LIQ_PARTICIPANT_MAX + HT_ISO_MAX35_BYTES];
+	int n = snprintf(buf, sizeof buf, "huitong/pacs008:%s:%s", payer, ref);
+	return id_of_text(buf, (size_t)n);
+}
+
+/* The participant of transaction i's agent (side "debtor"/"creditor"):
+ * HT_OK; HT_ERR_NOT_FOUND with the transaction rejected RC01; errors. */
+static enum ht_err agent_of(struct ht_liq *l, struct ht_iso_msg *m, size_t i,
+			    const char *side, const char *bic,
+			    char out[HT_LIQ_PARTICIPANT_MAX + 1])
+{
+	enum ht_err rc = ht_liq_bic_participant(l, bic, out);
+	if (rc == HT_ERR_NOT_FOUND) {
+		char why[106];
+		snprintf(why, sizeof why, "%s agent %s is not a member of the"
+			 " switch", side, bic);
+		ht_iso_tx_reject(m, i, HT_ISO_RC01, why);
+	}
+	return rc;
+}
+
+enum ht_err ht_liq_book_pacs008(struct ht_liq *l, struct ht_iso_msg *m,
+				const char *submitter, size_t *booked)
+{
+	*booked = 0;
+	struct ht_ledger *led = ht_hub_ledger(l->hub);
+	for (size_t i = 0; i < m->tx_count; i++) {
+		if (!ht_iso_tx_accepted(m, i))
+			continue;
+		struct ht_iso_tx *tx = &m->tx[i];
+		char dr[HT_LIQ_PARTICIPANT_MAX + 1], cr[HT_LIQ_PARTICIPANT_MAX + 1];
+		char why[106];
+		enum ht_err rc = agent_of(l, m, i, "debtor", tx->debtor_agent_bic, dr);
+		if (!rc)
+			rc = agent_of(l, m, i, "creditor", tx->creditor_agent_bic, cr);
+		if (rc == HT_ERR_NOT_FOUND)
+			continue; /* rejected RC01 */
+		if (rc)
+			return rc;
+		if (submitter && strcmp(dr, submitter)) {
+			snprintf(why, sizeof why, "debtor agent %s is not the"
+				 " sender's", tx->debtor_agent_bic);
+			ht_iso_tx_reject(m, i, HT_ISO_RC01, why);
+			continue;
+		}
+		uint32_t cur = currency_numeric(tx->currency);
+		if (!cur) {
+			ht_iso_tx_reject(m, i, HT_ISO_AM03, "no numeric code");
+			continue;
+		}
+		ht_u128 id = iso_transfer_id(dr, tx);
+		if (ht_ledger_transfer_id_used(led, id)) {
+			ht_iso_tx_reject(m, i, HT_ISO_DUPL, "booked before");
+			continue;
+		}
+		uint16_t v = ht_liq_payment_verdict(l, dr, cr, cur,
+						    tx->amount_minor, 0);
+		if (v == HT_R_PARTICIPANT_SUSPENDED) {
+			ht_iso_tx_reject(m, i, HT_ISO_AC06, "participant"
+					 " suspended");
+			continue;
+		}
+		if (v == HT_R_NET_DEBIT_CAP_EXCEEDED) {
+			ht_iso_tx_reject(m, i, HT_ISO_AM04, "beyond the debtor"
+					 " agent's net debit cap");
+			continue;
+		}
+		struct ht_transfer t = {
+			.id = id, .amount = tx->amount_minor, .ledger = cur,
+			.debit_account_id = ht_liq_account_id(dr, cur,
+							      HT_LIQ_POSITION),
+			.credit_account_id = ht_liq_account_id(cr, cur,
+							       HT_LIQ_POSITION),
+			.code = HT_LIQ_CODE_ISO};
+		size_t ul = strlen(tx->end_to_end_id);
+		t.user_data_len = (uint8_t)(ul < HT_USER_DATA_BYTES_MAX
+						    ? ul : HT_USER_DATA_BYTES_MAX);
+		memcpy(t.user_data, tx->end_to_end_id, t.user_data_len);
+		uint16_t res = HT_R_OK;
+		rc = ht_hub_create_transfers(l->hub, &t, 1, &res);
+		if (rc)
+			return rc;
+		if (res == HT_R_OK) {
+			(*booked)++;
+		} else if (res == HT_R_EXISTS ||
+			   (res > HT_R_ID_ALREADY_FAILED && res < HT_R_EXISTS) ||
+			   res == HT_R_ID_ALREADY_FAILED) {
+			ht_iso_tx_reject(m, i, HT_ISO_DUPL, ht_result_name(res));
+		} else if (res == HT_R_DEBIT_ACCOUNT_NOT_FOUND ||
+			   res == HT_R_CREDIT_ACCOUNT_NOT_FOUND) {
+			snprintf(why, sizeof why, "%s is not set up in %s",
+				 res == HT_R_DEBIT_ACCOUNT_NOT_FOUND ? dr : cr,
+				 tx->currency);
+			ht_iso_tx_reject(m, i, HT_ISO_AC01, why);
+		} else {
+			ht_iso_tx_reject(m, i, HT_ISO_AC06, ht_result_name(res));
+		}
+	}
+	return HT_OK;
 }

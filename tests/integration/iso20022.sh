@@ -22,6 +22,7 @@ if [ ! -x "$bin" ]; then
 fi
 
 exec python3 - "$bin" "${HT_SHARED:-$src/../shared}" <<'PY'
+import json
 import os, shutil, subprocess, sys, tempfile
 import xml.etree.ElementTree as ET
 
@@ -167,9 +168,41 @@ r = run()
 report(r.returncode == 2, "no subcommand: exit 2")
 r = run("frobnicate")
 report(r.returncode == 2, "unknown subcommand: exit 2")
-r = run("submit", "--data", tmp, write("s.xml", pacs008(8, three)))
-report(r.returncode == 2 and b"not built yet (issue 5: routing and settlement)" in r.stderr,
-       "submit: not built yet, exit 2", r.stderr.decode())
+# ---- submit: booked through the switch ------------------------------------------------
+D = os.path.join(tmp, "data")
+def hub(*args):
+    return subprocess.run([BIN] + list(args), capture_output=True, timeout=120)
+assert hub("init", "--data", D).returncode == 0
+for p, bic in (("bankA", "TESTBICA"), ("bankB", "TESTBICB")):
+    for cur in ("156", "978", "392"):
+        assert hub("switch", "setup", "--data", D, "--participant", p, "--currency", cur).returncode == 0
+    assert hub("switch", "bic", "--data", D, "--participant", p, "--bic", bic).returncode in (0, 1)
+for cur in ("156", "978", "392"):
+    hub("switch", "cap", "--data", D, "--participant", "bankB", "--currency", cur, "--amount", "1000000")
+r = run("submit", "--data", D, write("s1.xml", pacs008(8, three, "189.68")))
+expect("submit: a well-formed pacs.008 settles, ACSC", r, 0, "ACSC", None, [("ACSC", None)] * 3)
+report(b"3 transfer(s) booked" in r.stderr, "submit: three transfers booked", r.stderr.decode())
+pos = json.loads(hub("switch", "position", "--data", D, "--participant", "bankB",
+                     "--currency", "978").stdout)
+report(pos.get("net_debit") == 8967, "submit: bank B's EUR position carries 89.67", str(pos))
+r = run("submit", "--data", D, write("s1.xml", pacs008(8, three, "189.68")))
+expect("submit: the same message again: DUPL", r, 1, "RJCT", None, [("RJCT", "DUPL")] * 3)
+if os.path.exists(sample):
+    r = run("submit", "--data", D, sample)
+    expect("submit: the conformance sample: RJCT AM10", r, 1, "RJCT", "AM10")
+big = [("B1", "20000", "CNY")]
+r = run("submit", "--data", D, write("s2.xml", pacs008(8, big)))
+expect("submit: beyond bank B's net debit cap: AM04", r, 1, "RJCT", None, [("RJCT", "AM04")])
+r = run("submit", "--data", D, "--as", "bankA", write("s3.xml", pacs008(8, [("A1", "1", "CNY")])))
+expect("submit --as another participant than the debtor agent's: RC01", r, 1, "RJCT", None,
+       [("RJCT", "RC01")])
+unknown = pacs008(8, [("U1", "1", "CNY")]).replace(b"TESTBICA", b"OTHRBICA")
+r = run("submit", "--data", D, write("s4.xml", unknown))
+expect("submit: a creditor agent that is not a member: RC01", r, 1, "RJCT", None, [("RJCT", "RC01")])
+r = hub("journal", "verify", "--data", D)
+report(r.returncode == 0, "submit: the journal verifies", r.stderr.decode()[-200:])
+r = run("submit", write("s5.xml", pacs008(8, three)))
+report(r.returncode == 2 and b"--data" in r.stderr, "submit without --data: exit 2")
 r = subprocess.run([BIN, "--help"], capture_output=True)
 report(b"iso20022" in r.stdout and b"not built yet" not in
        [l for l in r.stdout.split(b"\n") if b"iso20022" in l][0], "huitong --help lists iso20022")

@@ -476,9 +476,11 @@ def build_target(spec, path, op, optional=True):
 
 
 def body_media(spec, op):
-    """The request body's media entry: JSON, or plain text (a rule file)."""
+    """The request body's media entry: JSON, plain text (a rule file) or
+    XML (an ISO 20022 message)."""
     content = spec.resolve(op.get("requestBody") or {}).get("content", {})
-    return content.get("application/json") or content.get("text/plain")
+    return (content.get("application/json") or content.get("text/plain")
+            or content.get("application/xml"))
 
 
 def body_example(spec, op):

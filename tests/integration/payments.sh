@@ -213,6 +213,29 @@ call bankA POST /v1/payments "{\"client_id\":\"su-2\",\"payer\":{\"account\":\"c
 expect "resumed: it flows again" 200 '"state":"awaiting_acceptance"'
 su_id=$(field payment_id)
 
+# ---- ISO 20022 over the API: POST /v1/iso20022/pacs008 -----------------------------------
+call op POST /v1/liquidity '{"action":"bic","participant":"bankA","bic":"BANKACNSXXX"}'
+expect "the operator maps bank A's BIC" 200 '"result":"ok"'
+call op POST /v1/liquidity '{"action":"bic","participant":"bankB","bic":"BANKBCNS"}'
+call op POST /v1/liquidity '{"action":"bic","participant":"bankB","bic":"BANK"}'
+expect "a malformed BIC is 400" 400 bic
+pacs() { # TXID AMOUNT: one transaction from bank A's agent to bank B's
+	printf '%s' "<Document xmlns='urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08'><FIToFICstmrCdtTrf><GrpHdr><MsgId>M-$1</MsgId><CreDtTm>2026-11-27T08:00:00Z</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><CdtTrfTxInf><PmtId><EndToEndId>E-$1</EndToEndId><TxId>$1</TxId></PmtId><IntrBkSttlmAmt Ccy='CNY'>$2</IntrBkSttlmAmt><ChrgBr>SLEV</ChrgBr><Dbtr><Nm>Li</Nm></Dbtr><DbtrAcct><Id><Othr><Id>c1001</Id></Othr></Id></DbtrAcct><DbtrAgt><FinInstnId><BICFI>BANKACNSXXX</BICFI></FinInstnId></DbtrAgt><CdtrAgt><FinInstnId><BICFI>BANKBCNS</BICFI></FinInstnId></CdtrAgt><Cdtr><Nm>Wang</Nm></Cdtr><CdtrAcct><Id><Othr><Id>m77</Id></Othr></Id></CdtrAcct></CdtTrfTxInf></FIToFICstmrCdtTrf></Document>"
+}
+position bankA; a0=$net
+call bankA POST /v1/iso20022/pacs008 "$(pacs ISO1 1.50)"
+expect "bank A's pacs.008 settles: pacs.002 ACSC" 200 '<GrpSts>ACSC</GrpSts>' '<TxSts>ACSC</TxSts>' 'pacs.002.001.10'
+position bankA
+[ "$net" = $((a0 + 150)) ] && ok "the transfer moved 1.50 between the positions" || bad "iso move" "$a0 -> $net"
+call bankA POST /v1/iso20022/pacs008 "$(pacs ISO1 1.50)"
+expect "the same transaction again answers DUPL" 200 '<TxSts>RJCT</TxSts>' '<Cd>DUPL</Cd>'
+call bankB POST /v1/iso20022/pacs008 "$(pacs ISO2 1.00)"
+expect "bank B cannot send bank A's customer transfer (RC01)" 200 '<Cd>RC01</Cd>'
+call bankA POST /v1/iso20022/pacs008 "$(cat "${HT_SHARED:-$(dirname "$0")/../../../shared}/conformance/iso20022/pacs.008.001.07-prowide.xml" 2>/dev/null || echo '<x/>')"
+expect "the conformance sample is RJCT (AM10, or FF01 when absent)" 200 '<GrpSts>RJCT</GrpSts>'
+call bankA POST /v1/iso20022/pacs008 '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'
+expect "a DOCTYPE is FF01" 200 '<Cd>FF01</Cd>'
+
 # ---- the inbox as a long poll ----------------------------------------------------------------
 call bankC GET "/v1/payments/inbox?wait_ms=100"
 expect "an empty inbox with wait_ms answers when the wait is over" 200 '"payments":[]'
