@@ -151,9 +151,10 @@ uint16_t ht_liq_payment_verdict(struct ht_liq *l, const char *payer,
  * member, or a debtor agent that is not the submitter), AM03 (a currency
  * without a numeric code here), AC01 (a participant not set up in the
  * currency), AC06 (a participant suspended), AM04 (beyond the net debit
- * cap), DUPL. Risk scoring (RR04) is not applied on this path yet.
+ * cap), DUPL, RR04 (the caller's risk screen blocked it).
  */
 struct ht_iso_msg;
+struct ht_iso_tx;
 /* Map bic to participant (replacing its mapping): HT_ERR_INVALID for a
  * BIC that is not [A-Z0-9]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})? or a bad
  * participant id. */
@@ -163,12 +164,19 @@ enum ht_err ht_liq_set_bic(struct ht_liq *l, const char *bic,
  * the 8 + "XXX"): HT_OK or HT_ERR_NOT_FOUND. */
 enum ht_err ht_liq_bic_participant(struct ht_liq *l, const char *bic,
 				   char out[HT_LIQ_PARTICIPANT_MAX + 1]);
+/* A risk screen for booking: true when the transaction (between payer and
+ * payee participants, in currency) is blocked (RR04, why its detail). */
+typedef bool (*ht_liq_screen_fn)(void *ctx, const struct ht_iso_tx *tx,
+				 const char *payer, const char *payee,
+				 char *why, size_t why_size);
 /* Book m's accepted transactions in order (submitter: the participant
  * that sent it, which must be every debtor agent's; NULL for the
- * operator's CLI), rejecting the others in m with their reason; *booked
- * counts the transfers made. Ledger errors (HT_ERR_POISONED, ...). */
+ * operator's CLI), rejecting the others in m with their reason; screen
+ * (NULL: none) is asked before each booking; *booked counts the transfers
+ * made. Ledger errors (HT_ERR_POISONED, ...). */
 enum ht_err ht_liq_book_pacs008(struct ht_liq *l, struct ht_iso_msg *m,
-				const char *submitter, size_t *booked);
+				const char *submitter, ht_liq_screen_fn screen,
+				void *screen_ctx, size_t *booked);
 
 /* ---- settlement windows (issue 5, item 6) ------------------------------
  *

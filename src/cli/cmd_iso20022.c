@@ -121,7 +121,7 @@ static int book(const char *data, const char *as, struct ht_iso_msg *m)
 		return 2;
 	size_t booked = 0;
 	struct ht_sth head;
-	enum ht_err e = ht_liq_book_pacs008(l, m, as, &booked);
+	enum ht_err e = ht_liq_book_pacs008(l, m, as, NULL, NULL, &booked);
 	if (!e)
 		e = ht_hub_commit(hub, &head);
 	ht_liq_close(l);

@@ -1678,10 +1678,34 @@ int payments_body(const struct job *j, struct ht_buf *b)
 
 /* ---- ISO 20022 ---------------------------------------------------------------------- */
 
+/* The risk engine on an ISO transaction (serve --risk): the parties as
+ * participant:account. */
+static bool iso_screen(void *ctx, const struct ht_iso_tx *tx, const char *payer,
+		       const char *payee, char *why, size_t why_size)
+{
+	struct server *s = ctx;
+	struct ht_payment p;
+	memset(&p, 0, sizeof p);
+	snprintf(p.id, sizeof p.id, "%.64s", tx->tx_id[0] ? tx->tx_id
+							  : tx->end_to_end_id);
+	p.ts_ms = ht_now_wall_ms();
+	snprintf(p.payer, sizeof p.payer, "%.31s:%.32s", payer,
+		 tx->debtor_account.id);
+	snprintf(p.payee, sizeof p.payee, "%.31s:%.32s", payee,
+		 tx->creditor_account.id);
+	set_str(p.payer_participant, sizeof p.payer_participant, payer);
+	set_str(p.payee_participant, sizeof p.payee_participant, payee);
+	p.amount = tx->amount_minor;
+	set_str(p.currency, sizeof p.currency, tx->currency);
+	p.channel = HT_CHANNEL_TRANSFER;
+	return riskflow_blocks(s, &p, why, why_size);
+}
+
 void payments_iso_apply(struct server *s, struct job *j)
 {
 	size_t booked = 0;
 	enum ht_err rc = ht_liq_book_pacs008(s->pay->liq, j->iso, j->who,
+					     s->risk ? iso_screen : NULL, s,
 					     &booked);
 	if (rc) {
 		j->status = 500;

@@ -1171,3 +1171,30 @@ void riskflow_block_poll(struct server *s)
 	fprintf(stderr, "huitong serve: SIGHUP: re-read the block list: %zu"
 			" entries\n", ht_blocklist_count(fresh));
 }
+
+bool riskflow_blocks(struct server *s, struct ht_payment *p, char *why,
+		     size_t why_size)
+{
+	struct riskflow *rf = s->risk;
+	if (!rf)
+		return false;
+	struct ht_risk_decision d;
+	enum ht_err err = ht_risk_engine_decide(rf->engine, p, &d);
+	if (err) {
+		fprintf(stderr, "huitong serve: risk engine on an ISO 20022"
+				" transaction: %s\n", ht_strerror(err));
+		return false;
+	}
+	ht_risk_engine_record(rf->engine, p);
+	atomic_fetch_add(&s->m.risk_decisions[d.decision], 1);
+	if (d.decision != HT_DECISION_BLOCK)
+		return false;
+	size_t n = 0;
+	n += (size_t)snprintf(why, why_size, "risk: blocked");
+	for (size_t k = 0; k < d.reason_count && n < why_size; k++)
+		n += (size_t)snprintf(why + n, why_size - n, "%s%s",
+				      k ? ", " : " (", d.reasons[k]);
+	if (d.reason_count && n < why_size)
+		snprintf(why + n, why_size - n, ")");
+	return true;
+}

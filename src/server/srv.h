@@ -447,6 +447,13 @@ enum ht_err riskflow_screen(struct server *s, struct job *j,
 /* Hub thread, after the ledger applied j: remember the transfers now held
  * for review, forget the ones a post or void resolved. */
 void riskflow_applied(struct server *s, struct job *j);
+/* Hub thread: decide payment p outside a transfer job (an ISO 20022
+ * transaction, settled at once) and record it in the history: true when
+ * the decision is block (why gets the reasons); review lets it through
+ * (there is no hold in an instant credit transfer). False without
+ * --risk or when the engine fails (printed). */
+bool riskflow_blocks(struct server *s, struct ht_payment *p, char *why,
+		     size_t why_size);
 /* Is id a transfer held for review (hub thread)? */
 bool riskflow_held(struct server *s, ht_u128 id);
 /* Was id ever held for review: still held, or a stored review decision

@@ -877,7 +877,8 @@ static enum ht_err agent_of(struct ht_liq *l, struct ht_iso_msg *m, size_t i,
 }
 
 enum ht_err ht_liq_book_pacs008(struct ht_liq *l, struct ht_iso_msg *m,
-				const char *submitter, size_t *booked)
+				const char *submitter, ht_liq_screen_fn screen,
+				void *screen_ctx, size_t *booked)
 {
 	*booked = 0;
 	struct ht_ledger *led = ht_hub_ledger(l->hub);
@@ -908,6 +909,10 @@ enum ht_err ht_liq_book_pacs008(struct ht_liq *l, struct ht_iso_msg *m,
 		ht_u128 id = iso_transfer_id(dr, tx);
 		if (ht_ledger_transfer_id_used(led, id)) {
 			ht_iso_tx_reject(m, i, HT_ISO_DUPL, "booked before");
+			continue;
+		}
+		if (screen && screen(screen_ctx, tx, dr, cr, why, sizeof why)) {
+			ht_iso_tx_reject(m, i, HT_ISO_RR04, why);
 			continue;
 		}
 		uint16_t v = ht_liq_payment_verdict(l, dr, cr, cur,

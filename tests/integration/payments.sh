@@ -32,7 +32,7 @@ done
 start() {
 	rm -f "$tmp/addr"
 	"$bin" serve --data "$D" --listen 127.0.0.1:0 --ready-file "$tmp/addr" --quiet \
-		>>"$tmp/serve.log" 2>&1 &
+		${serve_args[@]+"${serve_args[@]}"} >>"$tmp/serve.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 200); do [ -s "$tmp/addr" ] && break; sleep 0.05; done
 	[ -s "$tmp/addr" ] || die "serve did not start: $(cat "$tmp/serve.log")"
@@ -334,6 +334,28 @@ for b in bankA bankB bankC bankD; do
 done
 # funding moved 100000 from A's settlement account into its position
 [ "$sum" = -100000 ] && ok "positions sum to minus the funding (-100000)" || bad "sum" "$sum"
+
+# ---- risk in the flow: bank A reports merchant bankB:m77; payments to it stop ----------
+model=$(dirname "$bin")/models/default.model
+[ -f "$model" ] || model=$(cd "$(dirname "$0")/../.." && pwd)/build/models/default.model
+if [ -f "$model" ]; then
+	kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=
+	"$bin" risk blocklist add --data "$D" --reporter bankA --kind account \
+		--value bankB:m77 --reason mule >/dev/null || die "blocklist add"
+	# the model never blocks on its own here: the block list decides
+	serve_args=(--risk --risk-model "$model" --risk-block 0.999 --risk-review 0.999)
+	start
+	call bankA POST /v1/payments "{\"client_id\":\"rk-1\",\"payer\":{\"account\":\"c1001\"},\"payee\":{\"qr\":\"$QR\"}}"
+	expect "a QR payment to a merchant on the shared block list is risk_blocked" 200 \
+		'"result":"risk_blocked"' 'blocklisted_payee' '"leaf":'
+	call bankA POST /v1/payments "{\"client_id\":\"rk-2\",\"payer\":{\"account\":\"c1001\"},\"payee\":{\"qr\":\"$QRD\"},\"amount\":10}"
+	expect "one to another merchant flows, scored" 200 '"result":"ok"' '"risk":{"decision":"allow"'
+	call bankA POST /v1/iso20022/pacs008 "$(pacs ISO9 2.00)"
+	expect "a pacs.008 to the listed account is RJCT RR04" 200 '<Cd>RR04</Cd>' 'blocklisted_payee'
+	serve_args=()
+else
+	echo "skip  risk in the flow: no model at $model"
+fi
 
 # SIGTERM with a long poll waiting: the poll is answered, the hub stops
 "$bin" client --credentials "$tmp/bankC" --url "$url" raw GET "/v1/payments/inbox?wait_ms=30000" >"$tmp/lp.out" 2>&1 &
