@@ -209,7 +209,9 @@ expect "the operator suspends bank D" 200 '"suspended":true'
 call bankA POST /v1/payments "{\"client_id\":\"su-1\",\"payer\":{\"account\":\"c1001\"},\"payee\":{\"qr\":\"$QRD\"},\"amount\":100}"
 expect "a payment to a suspended participant is refused at once" 200 participant_suspended
 call op POST /v1/liquidity '{"action":"resume","participant":"bankD"}'
-call bankA POST /v1/payments "{\"client_id\":\"su-2\",\"payer\":{\"account\":\"c1001\"},\"payee\":{\"qr\":\"$QRD\"},\"amount\":100}"
+# (awaits its decision until after kill -9 below: a timeout long enough
+# for a slow sanitizer run, so it cannot expire on the way)
+call bankA POST /v1/payments "{\"client_id\":\"su-2\",\"payer\":{\"account\":\"c1001\"},\"payee\":{\"qr\":\"$QRD\"},\"amount\":100,\"timeout_s\":900}"
 expect "resumed: it flows again" 200 '"state":"awaiting_acceptance"'
 su_id=$(field payment_id)
 
