@@ -180,7 +180,8 @@ enum ht_err ht_liq_book_pacs008(struct ht_liq *l, struct ht_iso_msg *m,
 
 /* ---- settlement windows (issue 5, item 6) ------------------------------
  *
- * A window collects the payments COMMITTED (posted) while it is open:
+ * A window collects the payments COMMITTED (posted) while it is open, and
+ * the ISO 20022 credit transfers booked while it is open:
  * window 1 opens with the switch; closing window N (at the ledger's last
  * timestamp) opens N+1 at once, so a closed window takes no more payments
  * and none falls between two. At close each member's multilateral net

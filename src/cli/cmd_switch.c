@@ -16,6 +16,7 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "huitong/jsonl.h"
 #include "huitong/ledger.h"
 #include "huitong/liquidity.h"
 
@@ -36,13 +37,113 @@ static const char usage[] =
 	"  position  P's net debit, reserved, cap and headroom\n"
 	"  bic       --bic BIC (8 or 11) names P in ISO 20022 messages\n"
 	"\n"
+	"       huitong switch window report|close|settle --data D [--window N]\n"
+	"             [--csv]\n"
+	"\n"
+	"  report    a settlement window's net positions (--window N; default\n"
+	"            the open one), JSON or --csv\n"
+	"  close     close the open window (the next opens at once); its report\n"
+	"  settle    book closed window N's net positions against the members'\n"
+	"            settlement accounts (again: nothing more is booked)\n"
+	"\n"
 	"docs/switch.md. Exit 0 done, 1 refused, 2 usage or failure.\n";
+
+/* `huitong switch window report|close|settle` (liquidity.h windows). */
+static int cmd_window(int argc, char **argv)
+{
+	const char *data = NULL, *win_s = NULL;
+	bool csv = false;
+	static const struct option lo[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"window", required_argument, NULL, 'w'},
+		{"csv", no_argument, NULL, 'c'},
+		{NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd': data = optarg; break;
+		case 'w': win_s = optarg; break;
+		case 'c': csv = true; break;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	const char *act = optind + 1 < argc ? argv[optind + 1] : NULL;
+	if (!act || optind + 2 != argc ||
+	    (strcmp(act, "report") && strcmp(act, "close") && strcmp(act, "settle"))) {
+		ht_cli_fail(CMD, "window: report, close or settle");
+		fputs(usage, stderr);
+		return 2;
+	}
+	uint64_t win = 0;
+	if (win_s && !ht_cli_u64(CMD, "--window", win_s, &win))
+		return 2;
+	if (!strcmp(act, "settle") && !win)
+		return ht_cli_fail(CMD, "settle needs --window N (a closed one)");
+	struct ht_hub *hub;
+	struct ht_liq *l;
+	if (ht_cli_open_switch(CMD, data, &hub, &l))
+		return 2;
+	struct ht_settle_report r = {0};
+	size_t booked = 0;
+	uint16_t result = HT_R_OK;
+	enum ht_err e = HT_OK;
+	struct ht_sth head;
+	if (!strcmp(act, "close")) {
+		e = ht_liq_window_close(l, &r);
+	} else if (!strcmp(act, "settle")) {
+		e = ht_liq_window_settle(l, win, &booked, &result);
+		if (!e)
+			e = ht_hub_commit(hub, &head);
+		if (!e)
+			e = ht_liq_window_report(l, win, &r);
+	} else {
+		e = ht_liq_window_report(l, win, &r);
+	}
+	int rc = 0;
+	struct ht_buf b = {0};
+	if (e == HT_ERR_NOT_FOUND)
+		rc = ht_cli_fail(CMD, "no settlement window %llu",
+				 (unsigned long long)win);
+	else if (e == HT_ERR_INVALID) {
+		ht_cli_fail(CMD, "window %llu is open: close it first",
+			    (unsigned long long)win);
+		rc = 1; /* refused, as the usage says */
+	}
+	else if (e)
+		rc = ht_cli_fail(CMD, "%s%s%s", ht_strerror(e),
+				 result ? ": the ledger said " : "",
+				 result ? ht_result_name(result) : "");
+	else if (csv)
+		e = ht_settle_report_csv(&r, &b);
+	else
+		e = ht_settle_report_json(&r, &b);
+	if (!rc && e)
+		rc = ht_cli_fail(CMD, "%s", ht_strerror(e));
+	if (!rc) {
+		fwrite(b.data, 1, b.len, stdout);
+		if (!csv)
+			putchar('\n');
+		if (!strcmp(act, "settle"))
+			fprintf(stderr, "huitong switch: %zu booking(s) made\n",
+				booked);
+	}
+	ht_buf_free(&b);
+	ht_settle_report_free(&r);
+	ht_liq_close(l);
+	ht_hub_close(hub);
+	if (fflush(stdout))
+		rc = ht_cli_fail(CMD, "cannot write output");
+	return rc;
+}
 
 int ht_cmd_switch(int argc, char **argv)
 {
 	int help = ht_cli_usage_or_help(argc, argv, usage);
 	if (help >= 0)
 		return help;
+	if (!strcmp(argv[1], "window"))
+		return cmd_window(argc, argv);
 	const char *sub = argv[1], *data = NULL, *who = NULL, *amount_s = NULL,
 		   *id_s = NULL, *cur_s = "156", *bic = NULL;
 	static const struct option lo[] = {

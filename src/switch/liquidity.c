@@ -457,8 +457,15 @@ static int scan_one(void *ctx, const struct ht_transfer *t)
 	struct window_scan *w = ctx;
 	if (w->until && t->timestamp > w->until)
 		return 1;
-	if (!(t->flags & HT_TRANSFER_POST_PENDING) ||
-	    (t->code != HT_LIQ_CODE_PAYMENT && t->code != HT_LIQ_CODE_PAYMENT_PULL))
+	/* a payment counts when posted; an ISO credit transfer is posted at
+	 * once */
+	bool payment = (t->flags & HT_TRANSFER_POST_PENDING) &&
+		       (t->code == HT_LIQ_CODE_PAYMENT ||
+			t->code == HT_LIQ_CODE_PAYMENT_PULL);
+	bool iso = t->code == HT_LIQ_CODE_ISO &&
+		   !(t->flags & (HT_TRANSFER_PENDING | HT_TRANSFER_POST_PENDING |
+				 HT_TRANSFER_VOID_PENDING));
+	if (!payment && !iso)
 		return 0;
 	for (size_t i = 0; i < w->r->count; i++) {
 		struct ht_settle_line *x = &w->r->lines[i];

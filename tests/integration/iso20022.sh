@@ -199,6 +199,26 @@ expect("submit --as another participant than the debtor agent's: RC01", r, 1, "R
 unknown = pacs008(8, [("U1", "1", "CNY")]).replace(b"TESTBICA", b"OTHRBICA")
 r = run("submit", "--data", D, write("s4.xml", unknown))
 expect("submit: a creditor agent that is not a member: RC01", r, 1, "RJCT", None, [("RJCT", "RC01")])
+# settlement windows over the CLI: the booked ISO transfers are window 1's
+r = hub("switch", "window", "close", "--data", D)
+w = json.loads(r.stdout) if r.returncode == 0 else {}
+nets = {(p["participant"], p["currency"]): int(p["net"]) for p in w.get("positions", [])}
+report(r.returncode == 0 and w.get("state") == "closed" and nets.get(("bankB", 978)) == -8967
+       and nets.get(("bankA", 978)) == 8967 and sum(nets.values()) == 0,
+       "switch window close: bank B owes the 89.67 EUR it sent, the lines sum to zero",
+       r.stdout.decode()[:300] + r.stderr.decode()[:200])
+r = hub("switch", "window", "settle", "--data", D, "--window", "2")
+report(r.returncode == 1 and b"open" in r.stderr, "switch window settle of the open window: exit 1")
+r = hub("switch", "window", "settle", "--data", D, "--window", "1")
+report(r.returncode == 0 and json.loads(r.stdout).get("state") == "settled",
+       "switch window settle books window 1", r.stderr.decode()[-200:])
+pos = json.loads(hub("switch", "position", "--data", D, "--participant", "bankB",
+                     "--currency", "978").stdout)
+report(pos.get("net_debit") == 0, "settling reset bank B's EUR position", str(pos))
+r = hub("switch", "window", "report", "--data", D, "--window", "1", "--csv")
+lines = r.stdout.decode().strip().split("\n")
+report(r.returncode == 0 and lines[0].startswith("window,participant,currency")
+       and sum(int(l.split(",")[5]) for l in lines[1:]) == 0, "switch window report --csv sums to zero")
 r = hub("journal", "verify", "--data", D)
 report(r.returncode == 0, "submit: the journal verifies", r.stderr.decode()[-200:])
 r = run("submit", write("s5.xml", pacs008(8, three)))
