@@ -33,7 +33,7 @@ test: build build-asan build-fuzz
 # Every libFuzzer target explores for a bounded time (FUZZ_CHECK_SECONDS
 # each) from the committed corpus; new inputs go to a scratch directory,
 # so the run never changes the tree. A crash fails the test.
-FUZZ_CHECK_SECONDS ?= 10
+FUZZ_CHECK_SECONDS ?= 7
 build-fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHT_SANITIZE=ON -DHT_LIBFUZZER=ON >/dev/null
 	@cmake --build build-fuzz -j$(JOBS) --target fuzzers

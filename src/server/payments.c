@@ -1101,25 +1101,30 @@ enum ht_err payments_liquidity(struct server *s, struct job *j,
 		*refuse = j->refuse;
 	}
 	struct ht_ledger *l = ht_hub_ledger(s->hub);
+	/* a retry (its id taken) reserves nothing new: the ledger answers
+	 * exists or id_already_failed */
+	bool *fresh = malloc(j->r.count * sizeof *fresh);
+	if (!fresh)
+		return HT_ERR_NOMEM;
+	for (size_t i = 0; i < j->r.count; i++)
+		fresh[i] = !ht_ledger_transfer_id_used(l, in[i].id);
 	for (size_t i = 0; i < j->r.count; i++) {
-		if ((*refuse)[i] || ht_ledger_transfer_id_used(l, in[i].id))
+		if ((*refuse)[i] || !fresh[i])
 			continue;
-		const struct job_payment *p = &j->pay[0];
-		for (size_t k = 0; k < j->pay_n; k++)
-			if (j->pay[k].xfer == (int32_t)i)
-				p = &j->pay[k];
+		const struct job_payment *p = pay_of(j, i);
+		HT_ASSERT(p != NULL);
 		/* what earlier payments of this request promise */
 		uint64_t before = 0;
 		for (size_t k = 0; k < i; k++)
-			if (!(*refuse)[k] && in[k].debit_account_id ==
-						     in[i].debit_account_id &&
-			    !ht_ledger_transfer_id_used(l, in[k].id) &&
+			if (!(*refuse)[k] && fresh[k] &&
+			    in[k].debit_account_id == in[i].debit_account_id &&
 			    before <= UINT64_MAX - in[k].amount)
 				before += in[k].amount;
 		(*refuse)[i] = ht_liq_payment_verdict(s->pay->liq, p->payer_p,
 						      p->payee_p, p->currency,
 						      in[i].amount, before);
 	}
+	free(fresh);
 	return HT_OK;
 }
 

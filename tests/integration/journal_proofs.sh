@@ -32,7 +32,12 @@ PY
   for ((i = 0; i < size; i++)); do
     "$huitong" journal prove --data "$d" --leaf "$i" > "$tmp/r.json"
     cat "$tmp/r.json" >> "$tmp/receipts-$hash"
-    if "$huitong" audit verify-inclusion --hash "$hash" "$tmp/r.json" >/dev/null; then ok; else bad "$hash leaf $i receipt"; fi
+    # every leaf's data feeds the root recomputed below; its receipt is
+    # verified for one leaf in five, the first and the last (each
+    # verification is a process: under the sanitizers they add up)
+    if ((i % 5 == 0 || i == size - 1)); then
+      if "$huitong" audit verify-inclusion --hash "$hash" "$tmp/r.json" >/dev/null; then ok; else bad "$hash leaf $i receipt"; fi
+    fi
   done
   python3 -c 'import json,sys; [print(json.loads(l)["leaf_data"]) for l in open(sys.argv[1])]' \
     "$tmp/receipts-$hash" > "$tmp/leaves-$hash"
