@@ -412,15 +412,20 @@ static ht_u128 booking_id(uint64_t window, const char *participant,
 	return id_of_text(buf, (size_t)n);
 }
 
-/* The members, one line each (zero sums), sorted by participant and
- * currency as the query gives them. */
-static enum ht_err member_lines(struct ht_liq *l, struct ht_settle_report *r)
+/*
+ * Lines of r from a query whose rows are (participant, currency) and, for
+ * a stored window, (paid, received, payments_out, payments_in) after them;
+ * window > 0 is bound as its one parameter. Sorted as the query gives.
+ */
+static enum ht_err read_lines(struct ht_liq *l, const char *sql,
+			      uint64_t window, struct ht_settle_report *r)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(l->db, "SELECT participant, currency FROM"
-				      " members ORDER BY participant, currency",
-			       -1, &st, NULL))
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL))
 		return HT_ERR_IO;
+	if (window)
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)window);
+	bool figures = sqlite3_column_count(st) >= 6;
 	enum ht_err rc = HT_OK;
 	size_t cap = 0;
 	int s;
@@ -439,11 +444,25 @@ static enum ht_err member_lines(struct ht_liq *l, struct ht_settle_report *r)
 		const char *p = (const char *)sqlite3_column_text(st, 0);
 		snprintf(x->participant, sizeof x->participant, "%s", p ? p : "");
 		x->currency = (uint32_t)sqlite3_column_int(st, 1);
+		if (!figures)
+			continue;
+		x->paid = (uint64_t)sqlite3_column_int64(st, 2);
+		x->received = (uint64_t)sqlite3_column_int64(st, 3);
+		x->payments_out = (uint32_t)sqlite3_column_int(st, 4);
+		x->payments_in = (uint32_t)sqlite3_column_int(st, 5);
 	}
 	if (!rc && s != SQLITE_DONE)
 		rc = HT_ERR_IO;
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* The members, one line each (zero sums), sorted by participant and
+ * currency. */
+static enum ht_err member_lines(struct ht_liq *l, struct ht_settle_report *r)
+{
+	return read_lines(l, "SELECT participant, currency FROM members ORDER"
+			     " BY participant, currency", 0, r);
 }
 
 struct window_scan {
@@ -565,40 +584,10 @@ static uint64_t open_window_id(struct ht_liq *l)
 /* A closed window's stored lines. */
 static enum ht_err stored_lines(struct ht_liq *l, struct ht_settle_report *r)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(l->db, "SELECT participant, currency, paid,"
-				      " received, payments_out, payments_in FROM"
-				      " window_lines WHERE window = ? ORDER BY"
-				      " participant, currency", -1, &st, NULL))
-		return HT_ERR_IO;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->window);
-	enum ht_err rc = HT_OK;
-	size_t cap = 0;
-	int s;
-	while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-		if (r->count == cap) {
-			cap = cap ? 2 * cap : 16;
-			struct ht_settle_line *n = realloc(r->lines, cap * sizeof *n);
-			if (!n) {
-				rc = HT_ERR_NOMEM;
-				break;
-			}
-			r->lines = n;
-		}
-		struct ht_settle_line *x = &r->lines[r->count++];
-		memset(x, 0, sizeof *x);
-		const char *p = (const char *)sqlite3_column_text(st, 0);
-		snprintf(x->participant, sizeof x->participant, "%s", p ? p : "");
-		x->currency = (uint32_t)sqlite3_column_int(st, 1);
-		x->paid = (uint64_t)sqlite3_column_int64(st, 2);
-		x->received = (uint64_t)sqlite3_column_int64(st, 3);
-		x->payments_out = (uint32_t)sqlite3_column_int(st, 4);
-		x->payments_in = (uint32_t)sqlite3_column_int(st, 5);
-	}
-	if (!rc && s != SQLITE_DONE)
-		rc = HT_ERR_IO;
-	sqlite3_finalize(st);
-	return rc;
+	return read_lines(l, "SELECT participant, currency, paid, received,"
+			     " payments_out, payments_in FROM window_lines"
+			     " WHERE window = ? ORDER BY participant, currency",
+			  r->window, r);
 }
 
 enum ht_err ht_liq_window_report(struct ht_liq *l, uint64_t id,
