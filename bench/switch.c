@@ -44,6 +44,7 @@
 #include "huitong/common.h"
 #include "huitong/crypto.h"
 #include "huitong/jsonl.h"
+#include "huitong/liquidity.h"
 
 #define TABLE_BITS 22 /* 4 Mi payments in flight or done per run */
 #define LAT_MAX (1u << 22)
@@ -94,28 +95,6 @@ static void note_error(struct bench *b, const char *fmt, ...)
 		va_end(ap);
 	}
 	pthread_mutex_unlock(&b->err_lock);
-}
-
-/* The hub's payment id: 128 bits of SM3("huitong/payment", 0, who, 0,
- * client_id) (docs/api.md "Payments"). */
-static ht_u128 payment_id(const char *who, const char *client_id)
-{
-	char buf[256];
-	size_t n = 0, w = strlen(who), c = strlen(client_id);
-	memcpy(buf, "huitong/payment", 15);
-	n = 15;
-	buf[n++] = 0;
-	memcpy(buf + n, who, w);
-	n += w;
-	buf[n++] = 0;
-	memcpy(buf + n, client_id, c);
-	n += c;
-	uint8_t h[HT_HASH_BYTES];
-	ht_hash(HT_HASH_SM3, buf, n, h);
-	ht_u128 v = 0;
-	for (int i = 0; i < 16; i++)
-		v = v << 8 | h[i];
-	return v == 0 || v == HT_U128_MAX ? 1 : v;
 }
 
 static struct slot *table_find(struct bench *b, ht_u128 id, bool insert)
@@ -180,8 +159,8 @@ static void *payer_main(void *arg)
 		for (unsigned i = 0; i < c->batch; i++) {
 			snprintf(cid, sizeof cid, "%s-%u-%" PRIu64, c->label,
 				 w->index, seq++);
-			struct slot *s = table_find(b, payment_id(c->payer_id, cid),
-						    true);
+			ht_u128 id = ht_liq_payment_id(c->payer_id, cid);
+			struct slot *s = table_find(b, id, true);
 			if (s)
 				atomic_store(&s->t0, t0);
 			ht_buf_printf(&body, "%s{\"client_id\":\"%s\",\"payer\":"

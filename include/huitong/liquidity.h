@@ -61,6 +61,19 @@ ht_u128 ht_liq_account_id(const char *participant, uint32_t currency,
 
 struct ht_liq;
 
+/* A transfer id derived from bytes: the first 128 bits of their SM3, never
+ * 0 or 2^128-1 (1 stands in). Payments, decisions, settlement bookings and
+ * ISO 20022 transactions get their ids so, which makes retries idempotent. */
+ht_u128 ht_liq_derived_id(const void *buf, size_t n);
+/* A payment's id (POST /v1/payments): derived from "huitong/payment", 0,
+ * the caller's participant id, 0, its client_id — a client can know it
+ * before it sends. caller at most 64 bytes, client_id at most 64. */
+ht_u128 ht_liq_payment_id(const char *caller, const char *client_id);
+/* The id of the decision accepting (posting) or rejecting (voiding)
+ * payment: derived from "huitong/accept" or "huitong/reject", 0, its 16
+ * bytes big-endian, 0. */
+ht_u128 ht_liq_decision_id(ht_u128 payment, bool accept);
+
 /* Open DATA/switch.db (creating it) over hub (borrowed, the writer).
  * HT_ERR_IO, HT_ERR_NOMEM; err says why. */
 enum ht_err ht_liq_open(const char *data_dir, struct ht_hub *hub,

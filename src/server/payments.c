@@ -186,48 +186,6 @@ void payments_close(struct server *s)
 	s->pay = NULL;
 }
 
-/* ---- ids ----------------------------------------------------------------------------- */
-
-/* 128 bits of SM3(tag, 0, a[0..alen), 0, b[0..blen)), never 0 or 2^128-1. */
-static ht_u128 derive_id(const char *tag, const void *a, size_t alen,
-			 const void *b, size_t blen)
-{
-	uint8_t buf[32 + HT_PKI_ID_BYTES_MAX + PAY_CLIENT_ID_MAX + 4];
-	size_t tl = strlen(tag), n = 0;
-	HT_ASSERT(tl + alen + blen + 2 <= sizeof buf);
-	memcpy(buf, tag, tl);
-	n = tl;
-	buf[n++] = 0;
-	memcpy(buf + n, a, alen);
-	n += alen;
-	buf[n++] = 0;
-	memcpy(buf + n, b, blen);
-	n += blen;
-	uint8_t h[HT_HASH_BYTES];
-	HT_ASSERT(ht_hash(HT_HASH_SM3, buf, n, h) == HT_OK);
-	ht_u128 v = 0;
-	for (int i = 0; i < 16; i++)
-		v = v << 8 | h[i];
-	if (v == 0 || v == HT_U128_MAX)
-		v = 1;
-	return v;
-}
-
-static ht_u128 payment_id(const char *who, const char *client_id)
-{
-	return derive_id("huitong/payment", who, strlen(who), client_id,
-			 strlen(client_id));
-}
-
-static ht_u128 decision_id(ht_u128 payment, bool accept)
-{
-	uint8_t b[16];
-	for (int i = 0; i < 16; i++)
-		b[i] = (uint8_t)(payment >> (8 * (15 - i)));
-	return derive_id(accept ? "huitong/accept" : "huitong/reject", b,
-			 sizeof b, "", 0);
-}
-
 /* ---- the worker: reading and resolving ---------------------------------------------- */
 
 struct rd {
@@ -738,7 +696,7 @@ static void read_payment(struct rd *r, struct job_payment *p, json_t *o)
 				   " at %s: an on-us payment is booked in its"
 				   " own books, not through the hub",
 				   p->payer_p);
-	p->id = payment_id(who, p->client_id);
+	p->id = ht_liq_payment_id(who, p->client_id);
 	p->debit = ht_liq_account_id(p->payer_p, p->currency, HT_LIQ_POSITION);
 	p->credit = ht_liq_account_id(p->payee_p, p->currency, HT_LIQ_POSITION);
 }
@@ -1029,7 +987,7 @@ static void build_decision(struct server *s, struct job *j,
 				   " it (POST /v1/risk/reviews/%s/approve)",
 				   ids, ids);
 	memset(t, 0, sizeof *t);
-	t->id = decision_id(p->id, p->accept);
+	t->id = ht_liq_decision_id(p->id, p->accept);
 	t->pending_id = p->id;
 	t->flags = p->accept ? HT_TRANSFER_POST_PENDING
 			     : HT_TRANSFER_VOID_PENDING;

@@ -46,6 +46,49 @@ struct ht_liq {
 	struct cached cache[CACHE_SLOTS];
 };
 
+ht_u128 ht_liq_derived_id(const void *buf, size_t n)
+{
+	uint8_t h[HT_HASH_BYTES];
+	HT_ASSERT(ht_hash(HT_HASH_SM3, buf, n, h) == HT_OK);
+	ht_u128 v = 0;
+	for (int i = 0; i < 16; i++)
+		v = v << 8 | h[i];
+	return v == 0 || v == HT_U128_MAX ? 1 : v;
+}
+
+/* tag, 0, a[0..alen), 0, b[0..blen) as one derived id. */
+static ht_u128 derive_pair(const char *tag, const void *a, size_t alen,
+			   const void *b, size_t blen)
+{
+	uint8_t buf[32 + 64 + 64 + 4];
+	size_t tl = strlen(tag), n = 0;
+	HT_ASSERT(tl + alen + blen + 2 <= sizeof buf);
+	memcpy(buf, tag, tl);
+	n = tl;
+	buf[n++] = 0;
+	memcpy(buf + n, a, alen);
+	n += alen;
+	buf[n++] = 0;
+	memcpy(buf + n, b, blen);
+	n += blen;
+	return ht_liq_derived_id(buf, n);
+}
+
+ht_u128 ht_liq_payment_id(const char *caller, const char *client_id)
+{
+	return derive_pair("huitong/payment", caller, strlen(caller), client_id,
+			   strlen(client_id));
+}
+
+ht_u128 ht_liq_decision_id(ht_u128 payment, bool accept)
+{
+	uint8_t b[16];
+	for (int i = 0; i < 16; i++)
+		b[i] = (uint8_t)(payment >> (8 * (15 - i)));
+	return derive_pair(accept ? "huitong/accept" : "huitong/reject", b,
+			   sizeof b, "", 0);
+}
+
 ht_u128 ht_liq_account_id(const char *participant, uint32_t currency,
 			  enum ht_liq_account kind)
 {
@@ -389,18 +432,6 @@ void ht_settle_report_free(struct ht_settle_report *r)
 	r->count = 0;
 }
 
-/* A transfer id derived from text: its SM3's first 128 bits, never 0 or
- * 2^128-1 (settlement bookings, ISO transactions). */
-static ht_u128 id_of_text(const char *buf, size_t n)
-{
-	uint8_t h[HT_HASH_BYTES] = {0};
-	(void)ht_hash(HT_HASH_SM3, buf, n, h);
-	ht_u128 v = 0;
-	for (int i = 0; i < 16; i++)
-		v = v << 8 | h[i];
-	return v == 0 || v == HT_U128_MAX ? 1 : v;
-}
-
 /* The booking id of a line: 128 bits of SM3("huitong/settle", window,
  * participant, currency), never 0 or 2^128-1. */
 static ht_u128 booking_id(uint64_t window, const char *participant,
@@ -409,7 +440,7 @@ static ht_u128 booking_id(uint64_t window, const char *participant,
 	char buf[32 + HT_LIQ_PARTICIPANT_MAX + 32];
 	int n = snprintf(buf, sizeof buf, "huitong/settle:%llu:%s:%u",
 			 (unsigned long long)window, participant, currency);
-	return id_of_text(buf, (size_t)n);
+	return ht_liq_derived_id(buf, (size_t)n);
 }
 
 /*
@@ -853,7 +884,7 @@ static ht_u128 iso_transfer_id(const char *payer, const struct ht_iso_tx *tx)
 	const char *ref = tx->tx_id[0] ? tx->tx_id : tx->end_to_end_id;
 	char buf[32 + HT_LIQ_PARTICIPANT_MAX + HT_ISO_MAX35_BYTES];
 	int n = snprintf(buf, sizeof buf, "huitong/pacs008:%s:%s", payer, ref);
-	return id_of_text(buf, (size_t)n);
+	return ht_liq_derived_id(buf, (size_t)n);
 }
 
 /* The participant of transaction i's agent (side "debtor"/"creditor"):
