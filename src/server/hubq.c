@@ -58,6 +58,7 @@ void job_free(struct job *j)
 	free(j->screened);
 	free(j->block);
 	free(j->pay);
+	free(j->pay_at);
 	free(j->liq);
 	ht_iso_msg_free(j->iso);
 	free(j);

@@ -1016,9 +1016,10 @@ enum ht_err payments_build(struct server *s, struct job *j)
 	j->r.count = 0;
 	j->r.transfers = malloc((j->pay_n ? j->pay_n : 1) *
 				sizeof *j->r.transfers);
+	j->pay_at = malloc((j->pay_n ? j->pay_n : 1) * sizeof *j->pay_at);
 	if (create)
 		j->r.risk = calloc(j->pay_n ? j->pay_n : 1, sizeof *j->r.risk);
-	if (!j->r.transfers || (create && !j->r.risk))
+	if (!j->r.transfers || !j->pay_at || (create && !j->r.risk))
 		return HT_ERR_NOMEM;
 	for (size_t i = 0; i < j->pay_n; i++) {
 		struct job_payment *p = &j->pay[i];
@@ -1033,6 +1034,7 @@ enum ht_err payments_build(struct server *s, struct job *j)
 			if (p->code)
 				continue;
 		}
+		j->pay_at[j->r.count] = (uint32_t)i;
 		p->xfer = (int32_t)j->r.count++;
 	}
 	return HT_OK;
@@ -1041,10 +1043,8 @@ enum ht_err payments_build(struct server *s, struct job *j)
 /* The payment of transfer i. */
 static struct job_payment *pay_of(const struct job *j, size_t i)
 {
-	for (size_t k = 0; k < j->pay_n; k++)
-		if (j->pay[k].xfer == (int32_t)i)
-			return &j->pay[k];
-	return NULL;
+	HT_ASSERT(i < j->r.count);
+	return &j->pay[j->pay_at[i]];
 }
 
 enum ht_err payments_liquidity(struct server *s, struct job *j,
@@ -1070,7 +1070,6 @@ enum ht_err payments_liquidity(struct server *s, struct job *j,
 		if ((*refuse)[i] || !fresh[i])
 			continue;
 		const struct job_payment *p = pay_of(j, i);
-		HT_ASSERT(p != NULL);
 		/* what earlier payments of this request promise */
 		uint64_t before = 0;
 		for (size_t k = 0; k < i; k++)
@@ -1129,8 +1128,6 @@ void payments_applied(struct server *s, struct job *j)
 void payments_party(const struct job *j, size_t i, struct ht_payment *p)
 {
 	const struct job_payment *q = pay_of(j, i);
-	if (!q)
-		return;
 	snprintf(p->payer, sizeof p->payer, "%.31s:%s", q->payer_p,
 		 q->payer_ref);
 	snprintf(p->payee, sizeof p->payee, "%.31s:%s", q->payee_p,

@@ -296,6 +296,8 @@ struct job {
 	 * pay_single: the body was one object, not a batch */
 	struct job_payment *pay;
 	size_t pay_n;
+	uint32_t *pay_at;             /* transfer i of j->r is pay[pay_at[i]]
+					 (payments_build) */
 	bool pay_single;
 	struct job_liq *liq;          /* JOB_LIQ, JOB_LIQ_GET */
 	struct ht_iso_msg *iso;       /* JOB_ISO: the message read */
