@@ -563,23 +563,24 @@ static void resolve_payer(struct rd *r, struct job_payment *p, json_t *o)
 					   "payer.token: no such token");
 		snprintf(tok, sizeof tok, "%s", sv);
 	}
-	enum ht_token_state st;
-	char owner[HT_VAULT_PARTICIPANT_MAX + 1];
-	if (switchapi_token_owner(r->s, tok, owner, &st))
-		return refuse_item(p, 404, "token_not_found", "payer: no such"
-				   " token");
-	if (!p->pull && strcmp(owner, who))
-		return refuse_item(p, 404, "token_not_found", "payer.token: no"
-				   " token of yours");
 	/* the router's detokenisation: the domain decides (merchant: the
-	 * payee as participant:reference) */
+	 * payee as participant:reference); a credit payment's token must be
+	 * the caller's own */
 	char merchant[HT_PKI_ID_BYTES_MAX + PAY_REF_MAX + 2];
 	snprintf(merchant, sizeof merchant, "%s:%s", p->payee_p, p->payee_ref);
 	struct ht_token_use u = {.requester = who, .router = true,
 				 .channel = p->risk.channel, .merchant = merchant,
 				 .amount = p->amount, .now_ms = ht_now_wall_ms()};
 	enum ht_token_refusal why = HT_TOKEN_OK;
-	enum ht_err rc = switchapi_token_route(r->s, tok, &u, &why);
+	char owner[HT_VAULT_PARTICIPANT_MAX + 1];
+	enum ht_err rc = switchapi_token_route(r->s, tok, p->pull ? NULL : who,
+					       &u, owner, &why);
+	if (rc == HT_ERR_NOT_FOUND)
+		return refuse_item(p, 404, "token_not_found", "payer: no such"
+				   " token");
+	if (rc == HT_ERR_FORBIDDEN)
+		return refuse_item(p, 404, "token_not_found", "payer.token: no"
+				   " token of yours");
 	if (rc)
 		return refuse_item(p, 500, "internal", "token vault: %s",
 				   ht_strerror(rc));

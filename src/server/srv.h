@@ -507,9 +507,11 @@ void switchapi_handle(struct server *s, const struct sw_request *q,
 
 /* For the payment flow, on a worker thread (locks inside): where an alias
  * points; a token's issuing participant and state (no detokenisation);
- * the router's detokenisation of a token for use u (domain and state
- * checked, the use counted and recorded, the number wiped at once):
- * *why says whether it may be used. */
+ * under one lock, a token's issuing participant into owner and the
+ * router's detokenisation of it for use u (domain and state checked, the
+ * use counted and recorded, the number wiped at once): *why says whether
+ * it may be used. With issuer non-NULL a token another participant issued
+ * is HT_ERR_FORBIDDEN and not tried; a missing one HT_ERR_NOT_FOUND. */
 enum ht_err switchapi_alias_resolve(struct server *s, enum ht_alias_kind kind,
 				    const char *value, size_t len,
 				    struct ht_alias_target *out);
@@ -517,7 +519,8 @@ enum ht_err switchapi_token_owner(struct server *s, const char *token,
 				  char participant[HT_VAULT_PARTICIPANT_MAX + 1],
 				  enum ht_token_state *state);
 enum ht_err switchapi_token_route(struct server *s, const char *token,
-				  const struct ht_token_use *u,
+				  const char *issuer, const struct ht_token_use *u,
+				  char owner[HT_VAULT_PARTICIPANT_MAX + 1],
 				  enum ht_token_refusal *why);
 
 /* Hub thread, between groups: after SIGHUP (s->block_reload) re-read the

@@ -513,16 +513,24 @@ enum ht_err switchapi_token_owner(struct server *s, const char *token,
 }
 
 enum ht_err switchapi_token_route(struct server *s, const char *token,
-				  const struct ht_token_use *u,
+				  const char *issuer, const struct ht_token_use *u,
+				  char owner[HT_VAULT_PARTICIPANT_MAX + 1],
 				  enum ht_token_refusal *why)
 {
 	struct switchsvc *w = s->sw;
 	char num[HT_TOKEN_DIGITS_MAX + 1];
+	struct ht_token_info t;
 	if (!w)
 		return HT_ERR_NOT_FOUND;
 	pthread_mutex_lock(&w->vault_lock);
-	enum ht_err rc = ht_vault_detokenize(w->vault, token, u, num, why);
+	enum ht_err rc = ht_vault_get(w->vault, token, &t);
+	if (!rc && issuer && strcmp(t.participant, issuer))
+		rc = HT_ERR_FORBIDDEN; /* not tried: nothing to record */
+	if (!rc)
+		rc = ht_vault_detokenize(w->vault, token, u, num, why);
 	pthread_mutex_unlock(&w->vault_lock);
 	memset(num, 0, sizeof num); /* routing needs the participant only */
+	if (!rc)
+		memcpy(owner, t.participant, sizeof t.participant);
 	return rc;
 }
