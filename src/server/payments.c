@@ -31,6 +31,7 @@
  * and the reservation it allows are never separated by another payment.
  */
 #include "srv.h"
+#include "jsonin.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -227,22 +228,6 @@ static void refuse_item(struct job_payment *p, int status, const char *code,
 	p->code = code;
 }
 
-/* A member must be one of allowed: the name of the first that is not, or
- * NULL. */
-static const char *unknown_member(json_t *o, const char *const *allowed)
-{
-	const char *key;
-	json_t *m;
-	json_object_foreach(o, key, m) {
-		bool ok = false;
-		for (size_t i = 0; allowed[i] && !ok; i++)
-			ok = !strcmp(key, allowed[i]);
-		if (!ok)
-			return key;
-	}
-	return NULL;
-}
-
 /* A string member of 1..max bytes without NUL: its value, NULL when
  * absent; *bad when present but not such a string. */
 static const char *str_of(json_t *o, const char *name, size_t max, bool *bad)
@@ -250,9 +235,7 @@ static const char *str_of(json_t *o, const char *name, size_t max, bool *bad)
 	json_t *m = json_object_get(o, name);
 	if (!m)
 		return NULL;
-	if (!json_is_string(m) || !json_string_length(m) ||
-	    json_string_length(m) > max ||
-	    strlen(json_string_value(m)) != json_string_length(m)) {
+	if (!srv_json_str_ok(m, max)) {
 		*bad = true;
 		return NULL;
 	}
@@ -414,7 +397,7 @@ static void alias_of(struct rd *r, struct job_payment *p, json_t *a,
 		     const char *side, struct ht_alias_target *target)
 {
 	static const char *const allowed[] = {"kind", "value", NULL};
-	bool bad = !json_is_object(a) || unknown_member(a, allowed);
+	bool bad = !json_is_object(a) || srv_json_unknown(a, allowed);
 	const char *kind_s = bad ? NULL : str_of(a, "kind", 16, &bad);
 	const char *value = bad ? NULL : str_of(a, "value", HT_ALIAS_VALUE_MAX,
 						&bad);
@@ -444,7 +427,7 @@ static const char *one_form(struct job_payment *p, json_t *o, const char *side,
 			    const char *const *allowed, const char *want)
 {
 	if (!json_is_object(o) || json_object_size(o) != 1 ||
-	    unknown_member(o, allowed)) {
+	    srv_json_unknown(o, allowed)) {
 		refuse_item(p, 400, "invalid_request", "%s: want an object with"
 			    " one of %s", side, want);
 		return NULL;
@@ -604,7 +587,7 @@ static void read_payment(struct rd *r, struct job_payment *p, json_t *o)
 	if (!json_is_object(o))
 		return refuse_item(p, 400, "invalid_request", "a payment is a"
 				   " JSON object");
-	const char *unk = unknown_member(o, allowed);
+	const char *unk = srv_json_unknown(o, allowed);
 	if (unk)
 		return refuse_item(p, 400, "invalid_request", "%.64s: not a"
 				   " member of a payment", unk);
@@ -707,7 +690,7 @@ static void read_decision(struct job_payment *p, json_t *o)
 {
 	static const char *const allowed[] = {"payment_id", "decision", NULL};
 	p->xfer = -1;
-	bool bad = !json_is_object(o) || unknown_member(o, allowed);
+	bool bad = !json_is_object(o) || srv_json_unknown(o, allowed);
 	const char *id = bad ? NULL : str_of(o, "payment_id", 39, &bad);
 	const char *d = bad ? NULL : str_of(o, "decision", 6, &bad);
 	if (!id || !d || ht_u128_parse(id, strlen(id), &p->id) ||
@@ -757,7 +740,7 @@ static bool liq_body(struct rd *r, json_t *v, struct job_liq *q)
 	static const char *const allowed[] = {"action", "participant",
 					      "currency", "amount", "id", "bic",
 					      NULL};
-	if (!json_is_object(v) || unknown_member(v, allowed))
+	if (!json_is_object(v) || srv_json_unknown(v, allowed))
 		return refuse_req(r, 400, "invalid_request", "want {\"action\","
 				  "\"participant\",\"currency\",\"amount\","
 				  "\"id\"}");

@@ -16,6 +16,7 @@
  * either (token paths hold tokens, which are not secret).
  */
 #include "srv.h"
+#include "jsonin.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,18 +107,12 @@ static json_t *body_object(const struct sw_request *q, const char *const *allowe
 		sw_fail(a, 400, "invalid_request", "body: want a JSON object");
 		return NULL;
 	}
-	const char *key;
-	json_t *m;
-	json_object_foreach(v, key, m) {
-		bool ok = false;
-		for (size_t i = 0; allowed[i] && !ok; i++)
-			ok = !strcmp(key, allowed[i]);
-		if (!ok) {
-			sw_fail(a, 400, "invalid_request", "%s: not a member of"
-				" this request", key);
-			json_decref(v);
-			return NULL;
-		}
+	const char *key = srv_json_unknown(v, allowed);
+	if (key) {
+		sw_fail(a, 400, "invalid_request", "%s: not a member of this"
+			" request", key);
+		json_decref(v);
+		return NULL;
 	}
 	return v;
 }
@@ -129,9 +124,7 @@ static const char *str_member(json_t *v, const char *name, size_t max,
 	json_t *m = json_object_get(v, name);
 	if (!m && !required)
 		return NULL;
-	if (!json_is_string(m) || !json_string_length(m) ||
-	    json_string_length(m) > max ||
-	    strlen(json_string_value(m)) != json_string_length(m)) {
+	if (!srv_json_str_ok(m, max)) {
 		if (!a->status)
 			sw_fail(a, 400, "invalid_request", "%s: a string of 1..%zu"
 				" bytes%s", name, max, required ? " (required)" : "");
